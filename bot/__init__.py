@@ -1,0 +1,1 @@
+"""Steward's Telegram bot, console channel, CLI and the composition root."""

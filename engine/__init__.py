@@ -1,0 +1,1 @@
+"""The job engine: store, job model, loop, promises, pipelines, workers."""

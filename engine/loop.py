@@ -1,0 +1,420 @@
+"""The engine loop: claim by priority, dispatch to worker slots, record outcomes, settle.
+
+A tick every ``tick_s`` is the backstop; enqueueing or finishing a job wakes the loop at once,
+so latency never waits for the tick. Tests drive it with ``tick()`` and ``run_until_idle()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine import resolver
+from engine.errors import JobFailed
+from engine.model import (
+    JSON,
+    Attempt,
+    AttemptOutcome,
+    BackendName,
+    FailureClass,
+    Graph,
+    Job,
+    JobSpec,
+    JobState,
+)
+from engine.outcomes import Cancelled, Failed, Outcome, Parked, Released, Succeeded
+from engine.resolver import Changes
+from engine.rules import claim, validate
+from engine.rules import retry as retry_rule
+from engine.signals import Fail, NeedsApproval, Retry
+from engine.store.sqlite import SqliteStore
+from engine.workers.backend import Backend, Effects, RunContext
+
+log = logging.getLogger("steward.engine")
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    data_dir: Path
+    slots: int = 20
+    tick_s: float = 10.0
+    stuck_s: float = 900.0
+    aging_s: float = 30.0
+    retry_delays_s: tuple[float, ...] = retry_rule.DEFAULT_DELAYS_S
+    max_recoveries: int = 3
+    grace_s: float = 30.0
+    maintain_every_s: float = 0.5
+    watch_every_s: float = 0.2
+
+
+@dataclass(slots=True)
+class _Slot:
+    job: Job
+    task: asyncio.Task[None]
+    stop_as: Outcome | None = None
+    """Set before the task is cancelled: how its attempt is to be recorded."""
+
+
+@dataclass(slots=True)
+class _State:
+    running: dict[int, _Slot] = field(default_factory=dict)
+    outcomes: list[tuple[Job, Outcome]] = field(default_factory=list)
+    waiters: dict[int, list[asyncio.Future[None]]] = field(default_factory=dict)
+    beats: dict[int, float] = field(default_factory=dict)
+    last_maintain: float = float("-inf")
+    next_due: float = float("-inf")
+    accepting: bool = True
+    data_version: int = -1
+
+
+class Engine:
+    """Runs jobs from the store on the registered backends."""
+
+    def __init__(self, store: SqliteStore, backends: Mapping[BackendName, Backend],
+                 config: EngineConfig, clock: Clock = time.time) -> None:
+        self.store = store
+        self.config = config
+        self.run_id = uuid.uuid4().hex[:12]
+        self._backends = dict(backends)
+        self._clock = clock
+        self._effects = Effects(store, clock)
+        self._s = _State()
+        self._wake = asyncio.Event()
+
+    # -- submitting -----------------------------------------------------------------------------
+
+    def submit(self, spec: JobSpec) -> int:
+        """Enqueue one job (an existing idempotency key returns its job) and wake the loop."""
+        validate.spec(spec)
+        job_id, _created = self.store.insert_job(resolver.new_job(spec, self._clock()))
+        self._poke(spec)
+        return job_id
+
+    def submit_many(self, specs: list[JobSpec]) -> list[int]:
+        """Enqueue independent jobs in one transaction."""
+        for s in specs:
+            validate.spec(s)
+        now = self._clock()
+        ids = self.store.insert_jobs([resolver.new_job(s, now) for s in specs])
+        self._wake.set()
+        return ids
+
+    def submit_graph(self, graph: Graph) -> dict[str, int]:
+        """Enqueue a compiled DAG (a pipeline or a promise chain) in one transaction."""
+        for node in graph.nodes:
+            if node.group is None:
+                validate.spec(node.spec)
+        ids = resolver.enqueue(self.store, graph, self._clock())
+        self._s.next_due = float("-inf")
+        self._wake.set()
+        return ids
+
+    def _poke(self, spec: JobSpec) -> None:
+        if spec.not_before is not None:
+            self._s.next_due = min(self._s.next_due, spec.not_before)
+        self._wake.set()
+
+    async def result(self, job_id: int) -> JSON:
+        """The job's result once it is done; raises ``JobFailed`` if it ends otherwise."""
+        job = self.store.get_job(job_id)
+        if not job.state.terminal:
+            waiter = asyncio.get_running_loop().create_future()
+            self._s.waiters.setdefault(job_id, []).append(waiter)
+            await waiter
+            job = self.store.get_job(job_id)
+        if job.state is not JobState.DONE:
+            raise JobFailed(job.id, job.state.value, job.error)
+        return job.result
+
+    def cancel(self, job_id: int, reason: str = "cancelled by the owner") -> None:
+        self._after(resolver.cancel(self.store, job_id, self._clock(), reason))
+
+    def retry(self, job_id: int) -> None:
+        self._after(resolver.retry(self.store, job_id, self._clock()))
+        self._s.next_due = float("-inf")
+        self._wake.set()
+
+    def approve(self, job_id: int) -> bool:
+        approved = self.store.approve(job_id, self._clock())
+        self._wake.set()
+        return approved
+
+    # -- running --------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> int:
+        return len(self._s.running)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then shut down gracefully."""
+        self.recover()
+        watcher = asyncio.create_task(self._watch(stop))
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                await self.tick()
+                await self._sleep(stopper)
+        finally:
+            watcher.cancel()
+            stopper.cancel()
+            await self.shutdown()
+
+    async def _sleep(self, stopper: asyncio.Task[bool]) -> None:
+        now = self._clock()
+        until = min(now + self.config.tick_s, max(self._s.next_due, now))
+        if self._s.running:
+            until = min(until, now + self.config.maintain_every_s * 2)
+        waker = asyncio.create_task(self._wake.wait())
+        try:
+            await asyncio.wait({waker, stopper}, timeout=max(until - now, 0.0),
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        """Wake the loop when another process (the CLI) commits to the database."""
+        while not stop.is_set():
+            await asyncio.sleep(self.config.watch_every_s)
+            version = self.store.data_version()
+            if version != self._s.data_version:
+                self._s.data_version = version
+                self._s.last_maintain = float("-inf")
+                self._wake.set()
+
+    async def tick(self) -> None:
+        """One pass: record outcomes, housekeeping when due, claim and dispatch."""
+        now = self._clock()
+        self._flush(now)
+        if now - self._s.last_maintain >= self.config.maintain_every_s or now >= self._s.next_due:
+            self._maintain(now)
+        self._dispatch(now)
+        await asyncio.sleep(0)
+
+    async def run_until_idle(self) -> None:
+        """Tick until nothing is running or runnable now (future-dated jobs are left waiting)."""
+        while True:
+            self._wake.clear()
+            await self.tick()
+            if self._s.running or self._s.outcomes:
+                if not self._s.outcomes:
+                    await self._wake.wait()
+                continue
+            if not self._runnable_now():
+                return
+
+    def _runnable_now(self) -> bool:
+        counts = self.store.count_by_state()
+        due = self.store.next_wakeup()
+        return counts.get(JobState.READY, 0) > 0 or (
+            due is not None and due <= self._clock() and counts.get(JobState.WAITING, 0) > 0)
+
+    def _dispatch(self, now: float) -> None:
+        free = self.config.slots - len(self._s.running)
+        if free <= 0 or not self._s.accepting:
+            return
+        candidates = self.store.candidates(free)
+        if not candidates:
+            return
+        ids = claim.pick(candidates, free, now, self.config.aging_s)
+        for job in self.store.claim(ids, now, now + self.config.stuck_s):
+            task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
+            self._s.running[job.id] = _Slot(job, task)
+
+    async def _execute(self, job: Job) -> None:
+        ctx = RunContext(job, job.attempts, self.config.data_dir, self._effects,
+                         lambda: self._s.beats.__setitem__(job.id, self._clock()))
+        try:
+            outcome = await self._attempt(job, ctx)
+        except asyncio.CancelledError:
+            slot = self._s.running.get(job.id)
+            outcome = (slot.stop_as if slot and slot.stop_as else Cancelled("cancelled"))
+        self._s.outcomes.append((job, outcome))
+        self._wake.set()
+
+    async def _attempt(self, job: Job, ctx: RunContext) -> Outcome:
+        backend = self._backends.get(job.backend)
+        try:
+            if backend is None:
+                raise Fail(f"no {job.backend.value} backend is configured here",
+                           FailureClass.INVALID_INPUT)
+            if job.timeout_s:
+                result = await asyncio.wait_for(backend.run(job, ctx), job.timeout_s)
+            else:
+                result = await backend.run(job, ctx)
+        except Retry as r:
+            return Failed(r.failure_class, r.reason, True, r.delay_s)
+        except Fail as f:
+            return Failed(f.failure_class, f.reason, False)
+        except NeedsApproval as n:
+            return Parked(n.action)
+        except TimeoutError:
+            return Failed(FailureClass.TIMEOUT, f"timed out after {job.timeout_s:g} s")
+        except Exception as exc:  # the loop boundary: record the attempt, keep the loop alive
+            log.warning("job %s attempt failed: %s: %s", job.id, type(exc).__name__, exc)
+            return Failed(FailureClass.OTHER, f"{type(exc).__name__}: {exc}")
+        if job.output_schema is not None:
+            problem = validate.output(result, job.output_schema)
+            if problem:
+                return Failed(FailureClass.OPTIMISTIC_COMPLETION, problem)
+        return Succeeded(result)
+
+    # -- recording ------------------------------------------------------------------------------
+
+    def _flush(self, now: float) -> None:
+        if not self._s.outcomes:
+            return
+        batch, self._s.outcomes = self._s.outcomes, []
+        changes = Changes()
+        with self.store.transaction():
+            for job, _ in batch:
+                self._s.running.pop(job.id, None)
+                self._s.beats.pop(job.id, None)
+            self.store.insert_attempts([self._attempt_row(j, o, now) for j, o in batch])
+            done = [(j, o.result) for j, o in batch if isinstance(o, Succeeded)]
+            resolver.finish_done(self.store, done, now, changes)
+            for job, outcome in batch:
+                self._record(job, outcome, now, changes)
+            resolver.settle(self.store, list(changes.settled), now, changes)
+        self._after(changes)
+
+    def _attempt_row(self, job: Job, outcome: Outcome, now: float) -> Attempt:
+        failure, error, kind = None, None, AttemptOutcome.DONE
+        match outcome:
+            case Failed():
+                failure, error, kind = outcome.failure, outcome.error, AttemptOutcome.FAILED
+            case Cancelled(reason):
+                error, kind = reason, AttemptOutcome.CANCELLED
+            case Released():
+                error, kind = "released at shutdown", AttemptOutcome.INTERRUPTED
+            case Parked(action):
+                error, kind = f"awaiting approval: {action}", AttemptOutcome.INTERRUPTED
+        return Attempt(job.id, job.attempts, job.started_at or now, now, kind, failure, error,
+                       job.worker, self.run_id)
+
+    def _record(self, job: Job, outcome: Outcome, now: float, changes: Changes) -> None:
+        """Every outcome but success (which ``finish_done`` wrote in bulk)."""
+        match outcome:
+            case Failed():
+                self._fail(job, outcome, now, changes)
+            case Cancelled(reason):
+                resolver.finish(self.store, job, JobState.CANCELLED, now, changes, error=reason)
+            case Released():
+                self.store.release(job.id, now)
+            case Parked(action):
+                self.store.park(job.id, f"awaiting approval: {action}")
+
+    def _fail(self, job: Job, f: Failed, now: float, changes: Changes) -> None:
+        decision = retry_rule.decide(f.failure, job.attempts, job.max_attempts,
+                                     self.config.retry_delays_s, f.delay_s, f.transient)
+        if decision.retry:
+            at = now + decision.delay_s
+            self.store.retry_later(job.id, at, f.error, f.failure)
+            self._s.next_due = min(self._s.next_due, at)
+            return
+        resolver.finish(self.store, job, JobState.FAILED, now, changes,
+                        error=f.error, failure=f.failure)
+
+    def _after(self, changes: Changes) -> None:
+        """Act on a committed transaction: wake waiters, stop cancelled tasks."""
+        for job_id in changes.settled:
+            for waiter in self._s.waiters.pop(job_id, []):
+                if not waiter.done():
+                    waiter.set_result(None)
+        for job_id, reason in changes.cancel_running:
+            self._stop(job_id, Cancelled(reason))
+        if changes.settled or changes.runnable:
+            self._wake.set()
+
+    def _stop(self, job_id: int, outcome: Outcome) -> None:
+        slot = self._s.running.get(job_id)
+        if slot is not None and slot.stop_as is None:
+            slot.stop_as = outcome
+            slot.task.cancel()
+
+    # -- housekeeping ---------------------------------------------------------------------------
+
+    def _maintain(self, now: float) -> None:
+        self._s.last_maintain = now
+        self._flush_beats()
+        for job in self.store.expired_leases(now):
+            if job.id in self._s.running:
+                silent = self.config.stuck_s / 60
+                self._stop(job.id, Failed(FailureClass.TIMEOUT,
+                                          f"silent for {silent:g} min: presumed stuck", True))
+        for job_id in self.store.cancel_requested_running():
+            self._stop(job_id, Cancelled("cancelled by the owner"))
+        if now >= self._s.next_due:
+            with self.store.transaction():
+                self.store.promote_due(now)
+            upcoming = self.store.next_wakeup()
+            self._s.next_due = upcoming if upcoming is not None else float("inf")
+        self._check_waiters()
+
+    def _flush_beats(self) -> None:
+        if self._s.beats:
+            beats, self._s.beats = self._s.beats, {}
+            self.store.extend_leases({j: t + self.config.stuck_s for j, t in beats.items()})
+
+    def _check_waiters(self) -> None:
+        """Jobs settled by another process (the CLI) still wake their waiters here."""
+        for job_id in list(self._s.waiters):
+            if self.store.get_job(job_id).state.terminal:
+                self._after(Changes(settled=[job_id]))
+
+    def recover(self) -> int:
+        """Take back jobs left running by a process that died: run again, or dead-letter."""
+        now = self._clock()
+        orphans = [j for j in self.store.running_jobs() if j.id not in self._s.running]
+        changes = Changes()
+        with self.store.transaction():
+            for job in orphans:
+                self._recover_one(job, now, changes)
+            resolver.settle(self.store, list(changes.settled), now, changes)
+        self._after(changes)
+        if orphans:
+            log.info("recovered %d job(s) left running by a previous process", len(orphans))
+        self._wake.set()
+        return len(orphans)
+
+    def _recover_one(self, job: Job, now: float, changes: Changes) -> None:
+        store = self.store
+        if job.cancel_requested:
+            store.insert_attempts([Attempt(
+                job.id, job.attempts, job.started_at or now, now, AttemptOutcome.CANCELLED, None,
+                "cancelled while its process was down", job.worker, "?")])
+            resolver.finish(store, job, JobState.CANCELLED, now, changes,
+                            error="cancelled by the owner")
+            return
+        store.insert_attempts([Attempt(
+            job.id, job.attempts, job.started_at or now, now, AttemptOutcome.CRASHED,
+            FailureClass.CRASH, "the process died while the job ran", job.worker, "?")])
+        if job.recoveries + 1 > self.config.max_recoveries:
+            resolver.finish(store, job, JobState.DEAD, now, changes, failure=FailureClass.CRASH,
+                            error=f"its process died {job.recoveries + 1} times while running "
+                                  "it; moved to the dead letter")
+        else:
+            store.recover(job.id, now, "the process died while the job ran")
+
+    async def shutdown(self) -> None:
+        """Stop claiming; let running jobs finish within the grace period; hand back the rest."""
+        self._s.accepting = False
+        tasks = [s.task for s in self._s.running.values()]
+        if tasks:
+            log.info("waiting up to %g s for %d running job(s)", self.config.grace_s, len(tasks))
+            await asyncio.wait(tasks, timeout=self.config.grace_s)
+        for job_id in list(self._s.running):
+            self._stop(job_id, Released())
+        left = [s.task for s in self._s.running.values()]
+        if left:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*left, return_exceptions=True)
+        self._flush(self._clock())

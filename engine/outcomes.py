@@ -1,0 +1,39 @@
+"""How an attempt ended, as the loop records it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.model import JSON, FailureClass
+
+
+@dataclass(frozen=True, slots=True)
+class Succeeded:
+    result: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    failure: FailureClass
+    error: str
+    transient: bool | None = None
+    """None lets the failure class decide."""
+    delay_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """Handed back unfinished by a graceful shutdown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    action: str
+
+
+Outcome = Succeeded | Failed | Cancelled | Released | Parked

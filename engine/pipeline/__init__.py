@@ -1,0 +1,1 @@
+"""Pipelines: a builder and a file form that compile to a DAG of jobs."""

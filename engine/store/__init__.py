@@ -1,0 +1,1 @@
+"""The SQLite store: schema migrations, named queries, one transaction per state change."""

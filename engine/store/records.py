@@ -1,0 +1,94 @@
+"""Rows the store reads and writes that are not jobs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.model import JSON, JobState
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job row about to be inserted; payload and schema are already JSON text."""
+
+    backend: str
+    state: str
+    payload: str
+    input: str | None
+    priority: int
+    origin: str
+    trust: str
+    idempotency_key: str | None
+    not_before: float
+    max_attempts: int
+    timeout_s: float | None
+    output_schema: str | None
+    name: str | None
+    reply_to: str | None
+    worker: str | None
+    created_at: float
+    ready_at: float | None
+    pending_deps: int
+    idx: int | None
+
+    def params(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class ParentRow:
+    job_id: int
+    idx: int
+    name: str | None
+    state: JobState
+    result: JSON
+    error: str | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    topic: str
+    address: str | None
+    payload: JSON
+    job_id: int | None
+    created_at: float
+    tries: int
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """A side effect keyed for idempotency: ``started`` before it happens, ``done`` after."""
+
+    key: str
+    job_id: int
+    state: str
+    ref: str | None
+    result: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """A worker is configuration: which backend, model, persona and skills it runs with."""
+
+    name: str
+    backend: str
+    model: str | None = None
+    persona: str | None = None
+    skills: tuple[str, ...] = ()
+    persistent: bool = False
+    config: dict[str, JSON] = field(default_factory=dict)
+
+    def params(self) -> dict[str, Any]:
+        return {"name": self.name, "backend": self.backend, "model": self.model,
+                "persona": self.persona, "skills": json.dumps(list(self.skills)),
+                "persistent": int(self.persistent), "config": json.dumps(self.config)}
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> WorkerRow:
+        return cls(r["name"], r["backend"], r["model"], r["persona"],
+                   tuple(json.loads(r["skills"])), bool(r["persistent"]), json.loads(r["config"]))

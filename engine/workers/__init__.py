@@ -1,0 +1,1 @@
+"""Workers: the Backend port and its implementations."""

@@ -1,0 +1,1 @@
+"""Memory: core file, archival memory, working files."""

@@ -1,0 +1,1 @@
+"""Rhythms: cron templates that gather, decide and act."""

@@ -1,0 +1,1 @@
+"""Security: authority, risk, approvals, redaction, data marking."""

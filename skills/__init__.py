@@ -1,0 +1,1 @@
+"""Skills: the tools the assistant can use."""
