@@ -231,7 +231,8 @@ class Engine:
 
     async def _execute(self, job: Job) -> None:
         ctx = RunContext(job, job.attempts, self.config.data_dir, self._effects,
-                         lambda: self._s.beats.__setitem__(job.id, self._clock()))
+                         lambda: self._s.beats.__setitem__(job.id, self._clock()),
+                         lambda: self._releasing(job.id))
         try:
             outcome = await self._attempt(job, ctx)
         except asyncio.CancelledError:
@@ -333,6 +334,10 @@ class Engine:
             self._stop(job_id, Cancelled(reason))
         if changes.settled or changes.runnable:
             self._wake.set()
+
+    def _releasing(self, job_id: int) -> bool:
+        slot = self._s.running.get(job_id)
+        return slot is not None and isinstance(slot.stop_as, Released)
 
     def _stop(self, job_id: int, outcome: Outcome) -> None:
         slot = self._s.running.get(job_id)

@@ -111,7 +111,7 @@ class JobSpec:
     output_schema: JSON | None = None
     name: str | None = None
     reply_to: str | None = None
-    """Where the answer goes (a channel address); set, the terminal transition writes an outbox row."""
+    """Where the answer goes (a channel address): the terminal transition writes an outbox row."""
     worker: str | None = None
 
 

@@ -54,6 +54,10 @@ class RunContext:
     data_dir: Path
     effects: Effects
     beat: Callable[[], None]
+    released: Callable[[], bool]
+    """True once the engine is handing this job back at shutdown rather than cancelling it:
+    a backend whose work can outlive the process (a detached command) should leave it running
+    so the next start adopts it."""
 
     def heartbeat(self) -> None:
         """Say the job is alive; a job silent for the stuck threshold is failed and retried."""
