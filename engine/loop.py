@@ -33,7 +33,7 @@ from engine.resolver import Changes
 from engine.rules import claim, validate
 from engine.rules import retry as retry_rule
 from engine.signals import Fail, NeedsApproval, Retry
-from engine.store.sqlite import SqliteStore
+from engine.store.base import Store
 from engine.workers.backend import Backend, Effects, RunContext
 
 log = logging.getLogger("steward.engine")
@@ -78,7 +78,7 @@ class _State:
 class Engine:
     """Runs jobs from the store on the registered backends."""
 
-    def __init__(self, store: SqliteStore, backends: Mapping[BackendName, Backend],
+    def __init__(self, store: Store, backends: Mapping[BackendName, Backend],
                  config: EngineConfig, clock: Clock = time.time) -> None:
         self.store = store
         self.config = config

@@ -22,8 +22,8 @@ from engine.model import (
 )
 from engine.rules import promises, templates, validate
 from engine.rules.transitions import Event, can
+from engine.store.base import Store
 from engine.store.records import NewJob, ParentRow
-from engine.store.sqlite import SqliteStore, dumps
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Changes:
         self.runnable += other.runnable
 
 
-def finish(store: SqliteStore, job: Job, state: JobState, now: float, changes: Changes, *,
+def finish(store: Store, job: Job, state: JobState, now: float, changes: Changes, *,
            result: JSON = None, error: str | None = None,
            failure: FailureClass | None = None) -> None:
     """Write a terminal state, and the owner's answer to the outbox when one is owed."""
@@ -50,7 +50,7 @@ def finish(store: SqliteStore, job: Job, state: JobState, now: float, changes: C
     changes.settled.append(job.id)
 
 
-def _answer(store: SqliteStore, job: Job, state: JobState, now: float, result: JSON,
+def _answer(store: Store, job: Job, state: JobState, now: float, result: JSON,
             error: str | None) -> None:
     """The owner's answer, in the same transaction as the state change that produced it."""
     store.outbox_add("job_finished", {
@@ -59,7 +59,7 @@ def _answer(store: SqliteStore, job: Job, state: JobState, now: float, result: J
     }, now, address=job.reply_to, job_id=job.id, dedupe_key=f"job:{job.id}:{job.attempts}")
 
 
-def finish_done(store: SqliteStore, done: list[tuple[Job, JSON]], now: float,
+def finish_done(store: Store, done: list[tuple[Job, JSON]], now: float,
                 changes: Changes) -> None:
     """``finish`` for many successes at once: the loop's hot path."""
     store.finish_done([(job.id, result) for job, result in done], now)
@@ -69,7 +69,7 @@ def finish_done(store: SqliteStore, done: list[tuple[Job, JSON]], now: float,
         changes.settled.append(job.id)
 
 
-def settle(store: SqliteStore, settled: list[int], now: float, changes: Changes) -> None:
+def settle(store: Store, settled: list[int], now: float, changes: Changes) -> None:
     """Tell the dependants of ``settled`` jobs; keep going while that settles more."""
     queue = deque(settled)
     while queue:
@@ -81,7 +81,7 @@ def settle(store: SqliteStore, settled: list[int], now: float, changes: Changes)
             queue.extend(changes.settled[before:])
 
 
-def evaluate(store: SqliteStore, job: Job, now: float, changes: Changes) -> None:
+def evaluate(store: Store, job: Job, now: float, changes: Changes) -> None:
     """Move a waiting job on if its parents allow: resolve a group, release or block a job."""
     if job.state is not JobState.WAITING:
         return
@@ -91,7 +91,7 @@ def evaluate(store: SqliteStore, job: Job, now: float, changes: Changes) -> None
         _release(store, job, now, changes)
 
 
-def _resolve_group(store: SqliteStore, job: Job, now: float, changes: Changes) -> None:
+def _resolve_group(store: Store, job: Job, now: float, changes: Changes) -> None:
     kind = store.group_kind(job.id)
     if kind is None:
         raise EngineError(f"group job {job.id} has no promise_groups row")
@@ -110,7 +110,7 @@ def _resolve_group(store: SqliteStore, job: Job, now: float, changes: Changes) -
         cancel_one(store, store.get_job(loser), now, "lost the race", changes)
 
 
-def _release(store: SqliteStore, job: Job, now: float, changes: Changes) -> None:
+def _release(store: Store, job: Job, now: float, changes: Changes) -> None:
     parents = store.parents(job.id)
     verdict = promises.readiness([p.state for p in parents])
     if verdict is promises.Readiness.WAIT:
@@ -146,7 +146,7 @@ def context(parents: list[ParentRow], idx: int | None) -> dict[str, JSON]:
     return ctx
 
 
-def cancel_one(store: SqliteStore, job: Job, now: float, reason: str, changes: Changes) -> None:
+def cancel_one(store: Store, job: Job, now: float, reason: str, changes: Changes) -> None:
     """Cancel one job (a running one is asked to stop; it settles when its task ends)."""
     if not can(job.state, Event.CANCEL):
         return
@@ -160,7 +160,7 @@ def cancel_one(store: SqliteStore, job: Job, now: float, reason: str, changes: C
             cancel_one(store, store.get_job(p.job_id), now, f"group {job.id} cancelled", changes)
 
 
-def cancel(store: SqliteStore, job_id: int, now: float, reason: str) -> Changes:
+def cancel(store: Store, job_id: int, now: float, reason: str) -> Changes:
     """Cancel a job or a whole group, and everything that waited on it."""
     changes = Changes()
     with store.transaction():
@@ -169,7 +169,7 @@ def cancel(store: SqliteStore, job_id: int, now: float, reason: str) -> Changes:
     return changes
 
 
-def retry(store: SqliteStore, job_id: int, now: float) -> Changes:
+def retry(store: Store, job_id: int, now: float) -> Changes:
     """Run a finished job again, and every finished job below it; results above are reused."""
     changes = Changes()
     with store.transaction():
@@ -192,7 +192,7 @@ def retry(store: SqliteStore, job_id: int, now: float) -> Changes:
     return changes
 
 
-def enqueue(store: SqliteStore, graph: Graph, now: float) -> dict[str, int]:
+def enqueue(store: Store, graph: Graph, now: float) -> dict[str, int]:
     """Store a whole graph in one transaction; returns the job id of every node key."""
     ids: dict[str, int] = {}
     changes = Changes()
@@ -225,8 +225,8 @@ def new_job(spec: JobSpec, now: float, idx: int | None = None, node: Node | None
     payload = validate.json_text(spec.payload, "payload")
     rendered: str | None = None
     if runnable:
-        rendered = payload if idx is None else dumps(templates.render(spec.payload,
-                                                                      {"index": idx}))
+        rendered = payload if idx is None else validate.json_text(
+            templates.render(spec.payload, {"index": idx}), "payload")
     ready = runnable and not_before <= now
     return NewJob(
         backend=spec.backend.value,
@@ -235,7 +235,8 @@ def new_job(spec: JobSpec, now: float, idx: int | None = None, node: Node | None
         priority=spec.priority, origin=spec.origin.value, trust=spec.trust.value,
         idempotency_key=spec.idempotency_key, not_before=not_before,
         max_attempts=spec.max_attempts, timeout_s=spec.timeout_s,
-        output_schema=None if spec.output_schema is None else dumps(spec.output_schema),
+        output_schema=None if spec.output_schema is None else validate.json_text(
+            spec.output_schema, "output_schema"),
         name=spec.name, reply_to=spec.reply_to, worker=spec.worker,
         created_at=now, ready_at=now if ready else None, pending_deps=0, idx=idx,
     )

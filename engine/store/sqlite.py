@@ -24,6 +24,7 @@ from engine.model import (
     Trust,
 )
 from engine.rules.claim import Candidate
+from engine.store.base import Store
 from engine.store.records import Effect, NewJob, OutboxRow, ParentRow, WorkerRow
 from engine.store.sql import load_migrations, load_queries
 
@@ -376,6 +377,11 @@ class SqliteStore:
 
     def meta_set(self, key: str, value: str) -> None:
         self._x("meta_set", {"key": key, "value": value})
+
+
+def _conforms(store: SqliteStore) -> Store:
+    """Never called: mypy proves here that ``SqliteStore`` implements the ``Store`` port."""
+    return store
 
 
 def _statements(script: str) -> list[str]:

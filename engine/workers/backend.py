@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.model import JSON, Job
+from engine.store.base import Store
 from engine.store.records import Effect
-from engine.store.sqlite import SqliteStore
 
 
 class Backend(Protocol):
@@ -26,7 +26,7 @@ class Backend(Protocol):
 class Effects:
     """The ledger of side effects, keyed for idempotency: a retried job asks it before acting."""
 
-    def __init__(self, store: SqliteStore, clock: Callable[[], float]) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
         self._store = store
         self._clock = clock
 
