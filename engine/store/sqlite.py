@@ -112,11 +112,13 @@ class SqliteStore:
             raise DatabaseCorrupt(f"database {self.path}: the jobs table has unexpected columns")
 
     def _migrate(self) -> None:
-        current = self._conn.execute("PRAGMA user_version").fetchone()[0]
         for version, script in load_migrations():
-            if version <= current:
+            if version <= self.schema_version:
                 continue
             with self.transaction():
+                # Another process may have migrated while we waited for the write lock.
+                if version <= self.schema_version:
+                    continue
                 for statement in _statements(script):
                     self._conn.execute(statement)
                 self._conn.execute(f"PRAGMA user_version = {version}")
