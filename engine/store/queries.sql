@@ -7,7 +7,7 @@ INSERT INTO jobs (backend, state, payload, input, priority, origin, trust, idemp
 VALUES (:backend, :state, :payload, :input, :priority, :origin, :trust, :idempotency_key,
         :not_before, :max_attempts, :timeout_s, :output_schema, :name, :reply_to, :worker,
         :created_at, :ready_at, :pending_deps, :idx)
-ON CONFLICT (idempotency_key) DO NOTHING
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id;
 
 -- name: job_id_by_key

@@ -9,7 +9,7 @@ CREATE TABLE jobs (
     priority         INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 5),
     origin           TEXT    NOT NULL,
     trust            TEXT    NOT NULL,
-    idempotency_key  TEXT    UNIQUE,
+    idempotency_key  TEXT,
     not_before       REAL    NOT NULL,
     max_attempts     INTEGER NOT NULL CHECK (max_attempts >= 1),
     attempts         INTEGER NOT NULL DEFAULT 0,
@@ -31,6 +31,8 @@ CREATE TABLE jobs (
     pending_deps     INTEGER NOT NULL DEFAULT 0,
     idx              INTEGER                     -- position among the members of its group
 );
+-- Partial: most jobs carry no key, and a NULL entry per job would cost every insert.
+CREATE UNIQUE INDEX jobs_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX jobs_ready ON jobs (priority, ready_at, id) WHERE state = 'ready';
 CREATE INDEX jobs_due ON jobs (not_before) WHERE state = 'waiting' AND pending_deps = 0;
 CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE state = 'running';
