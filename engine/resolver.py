@@ -15,6 +15,7 @@ from engine.model import (
     BackendName,
     FailureClass,
     Graph,
+    GroupKind,
     Job,
     JobSpec,
     JobState,
@@ -74,27 +75,34 @@ def settle(store: Store, settled: list[int], now: float, changes: Changes) -> No
     queue = deque(settled)
     while queue:
         batch = [queue.popleft() for _ in range(len(queue))]
-        for child_id, _parent in store.children_of(batch):
+        causes: dict[int, JobState] = {}
+        for child_id, parent_id in store.children_of(batch):
+            if parent_id not in causes:
+                causes[parent_id] = store.get_job(parent_id).state
             store.decrement_pending(child_id)
             before = len(changes.settled)
-            evaluate(store, store.get_job(child_id), now, changes)
+            evaluate(store, store.get_job(child_id), now, changes, causes[parent_id])
             queue.extend(changes.settled[before:])
 
 
-def evaluate(store: Store, job: Job, now: float, changes: Changes) -> None:
-    """Move a waiting job on if its parents allow: resolve a group, release or block a job."""
+def evaluate(store: Store, job: Job, now: float, changes: Changes,
+             cause: JobState | None = None) -> None:
+    """Move a waiting job on if its parents allow: resolve a group, release or block a job.
+    ``cause`` is how the parent that prompted this ended; None means "look at everything"."""
     if job.state is not JobState.WAITING:
         return
     if job.backend is BackendName.GROUP:
-        _resolve_group(store, job, now, changes)
-    elif job.pending_deps == 0:
+        kind = store.group_kind(job.id)
+        if kind is None:
+            raise EngineError(f"group job {job.id} has no promise_groups row")
+        if cause is None or promises.may_settle(kind, job.pending_deps, cause):
+            _resolve_group(store, job, kind, now, changes)
+    elif job.pending_deps == 0 or (cause is not None and cause is not JobState.DONE):
         _release(store, job, now, changes)
 
 
-def _resolve_group(store: Store, job: Job, now: float, changes: Changes) -> None:
-    kind = store.group_kind(job.id)
-    if kind is None:
-        raise EngineError(f"group job {job.id} has no promise_groups row")
+def _resolve_group(store: Store, job: Job, kind: GroupKind, now: float,
+                   changes: Changes) -> None:
     members = [promises.Member(p.job_id, p.idx, p.state, p.result, p.error, p.finished_at)
                for p in store.parents(job.id)]
     resolution = promises.resolve(kind, members)
@@ -121,8 +129,10 @@ def _release(store: Store, job: Job, now: float, changes: Changes) -> None:
                error=f"not run: job {failed.job_id} it depends on ended {failed.state.value}",
                failure=FailureClass.DEPENDENCY)
         return
+    lists = len(parents) == 1 and store.group_kind(parents[0].job_id) in LIST_GROUPS
     try:
-        rendered = templates.render(store.template_of(job.id), context(parents, job.idx))
+        rendered = templates.render(store.template_of(job.id),
+                                    context(parents, job.idx, single_is_list=lists))
     except TemplateError as exc:
         finish(store, job, JobState.FAILED, now, changes, error=str(exc),
                failure=FailureClass.INVALID_INPUT)
@@ -131,13 +141,20 @@ def _release(store: Store, job: Job, now: float, changes: Changes) -> None:
     changes.runnable += 1
 
 
-def context(parents: list[ParentRow], idx: int | None) -> dict[str, JSON]:
-    """Template variables for a job: its parents' results, and its index among siblings."""
+LIST_GROUPS = frozenset({GroupKind.ALL, GroupKind.ALL_SETTLED})
+"""Groups whose result is the list of their members' results."""
+
+
+def context(parents: list[ParentRow], idx: int | None, *,
+            single_is_list: bool = False) -> dict[str, JSON]:
+    """Template variables for a job: its parents' results, and its index among siblings.
+    After an ``all``/``allSettled`` group (``single_is_list``), ``all_results`` is the group's
+    list; otherwise it is the list of the parents' results, whatever they hold."""
     results = [p.result for p in parents]
     single = results[0] if len(results) == 1 else results
     ctx: dict[str, JSON] = {
         "prev_result": single,
-        "all_results": single if len(results) == 1 and isinstance(single, list) else results,
+        "all_results": single if single_is_list else results,
         "index": idx,
     }
     for p in parents:

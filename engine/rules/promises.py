@@ -111,6 +111,18 @@ _RESOLVERS = {
 }
 
 
+def may_settle(kind: GroupKind, pending: int, cause: JobState) -> bool:
+    """Whether a member ending ``cause`` (with ``pending`` members left) can settle the group:
+    the cheap test that keeps a wide fan-out linear instead of re-reading every member."""
+    if pending == 0 or kind is GroupKind.RACE:
+        return True
+    if kind is GroupKind.ALL:
+        return cause is not JobState.DONE
+    if kind is GroupKind.ANY:
+        return cause is JobState.DONE
+    return False
+
+
 def readiness(parent_states: list[JobState]) -> Readiness:
     """A plain dependant runs when every parent is done, and never if one ended otherwise."""
     if any(s.terminal and s is not JobState.DONE for s in parent_states):

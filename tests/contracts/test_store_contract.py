@@ -58,7 +58,8 @@ def test_claim_takes_only_ready_jobs_once(store: Store, tmp_path: Path) -> None:
     won = store.claim([a, b], 20.0, 920.0)
     lost = other.claim([a, b], 20.0, 920.0)
     other.close()
-    assert [j.id for j in won] == [a] and lost == []
+    assert [j.id for j in won] == [a]
+    assert lost == []
     job = store.get_job(a)
     assert (job.state, job.attempts, job.started_at) == (JobState.RUNNING, 1, 20.0)
 
@@ -88,12 +89,17 @@ def test_leases_expire_unless_extended(store: Store) -> None:
     assert store.next_wakeup() == 100.0
 
 
-def test_transaction_rolls_back_on_error(store: Store) -> None:
-    with pytest.raises(RuntimeError), store.transaction():
+def _add_two_then_fail(store: Store) -> None:
+    with store.transaction():
         add(store)
         with store.transaction():  # nested use joins the outer transaction
             add(store)
         raise RuntimeError
+
+
+def test_transaction_rolls_back_on_error(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        _add_two_then_fail(store)
     assert store.list_jobs(10) == []
 
 

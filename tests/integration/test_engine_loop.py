@@ -21,7 +21,8 @@ async def test_a_job_runs_and_returns_its_result(tmp_path: Path) -> None:
     await engine.run_until_idle()
     assert await engine.result(job_id) == {"x": 1}
     [attempt] = engine.store.attempts_of(job_id)
-    assert attempt.outcome is AttemptOutcome.DONE and attempt.number == 1
+    assert attempt.outcome is AttemptOutcome.DONE
+    assert attempt.number == 1
 
 
 async def test_the_same_idempotency_key_returns_the_same_job(tmp_path: Path) -> None:
@@ -95,7 +96,8 @@ async def test_transient_failures_retry_with_backoff_then_fail(tmp_path: Path) -
         clock.advance(1)
         await engine.run_until_idle()
     job = engine.store.get_job(job_id)
-    assert job.state is JobState.FAILED and job.failure_class is FailureClass.RATE_LIMIT
+    assert job.state is JobState.FAILED
+    assert job.failure_class is FailureClass.RATE_LIMIT
     assert [round(t - calls[0]) for t in calls] == [0, 120, 720, 2520]
     attempts = engine.store.attempts_of(job_id)
     assert [a.failure_class for a in attempts] == [FailureClass.RATE_LIMIT] * 4
@@ -111,7 +113,8 @@ async def test_a_crashing_skill_fails_at_once_as_other(tmp_path: Path) -> None:
     job_id = engine.submit(skill("broken"))
     await engine.run_until_idle()
     job = engine.store.get_job(job_id)
-    assert job.state is JobState.FAILED and job.failure_class is FailureClass.OTHER
+    assert job.state is JobState.FAILED
+    assert job.failure_class is FailureClass.OTHER
     assert "KeyError" in (job.error or "")
 
 
@@ -168,7 +171,8 @@ async def test_a_silent_job_is_failed_as_stuck_and_retried(tmp_path: Path) -> No
     job = engine.store.get_job(job_id)
     assert job.state is JobState.WAITING  # retried after the backoff
     [attempt] = engine.store.attempts_of(job_id)
-    assert attempt.failure_class is FailureClass.TIMEOUT and "presumed stuck" in (
+    assert attempt.failure_class is FailureClass.TIMEOUT
+    assert "presumed stuck" in (
         attempt.error or "")
 
 
@@ -193,7 +197,8 @@ async def test_job_timeout_is_a_timeout_failure(tmp_path: Path) -> None:
     job_id = engine.submit(skill("wait", args={"gate": "g"}, timeout_s=0.05, max_attempts=1))
     await engine.run_until_idle()
     job = engine.store.get_job(job_id)
-    assert job.failure_class is FailureClass.TIMEOUT and "timed out after 0.05 s" in (
+    assert job.failure_class is FailureClass.TIMEOUT
+    assert "timed out after 0.05 s" in (
         job.error or "")
 
 
@@ -230,7 +235,8 @@ async def test_owner_answer_is_written_to_the_outbox_with_the_state(tmp_path: Pa
     silent = engine.submit(skill("echo"))
     await engine.run_until_idle()
     [row] = engine.store.outbox_pending(10)
-    assert row.address == "telegram:42" and row.job_id == job_id
+    assert row.address == "telegram:42"
+    assert row.job_id == job_id
     assert row.payload == {"job_id": job_id, "name": "hello", "state": "done",
                            "result": {"a": 1}, "error": None}
     assert engine.store.get_job(silent).state is JobState.DONE

@@ -10,9 +10,17 @@ import pytest
 
 from engine import resolver
 from engine.errors import DatabaseCorrupt, EngineError, StoreError
-from engine.model import AttemptOutcome, FailureClass, GroupKind, JobSpec, JobState
+from engine.model import (
+    AttemptOutcome,
+    FailureClass,
+    Graph,
+    GroupKind,
+    JobSpec,
+    JobState,
+    Need,
+    Node,
+)
 from engine.model import BackendName as B
-from engine.model import Graph, Need, Node
 from engine.store.sqlite import SqliteStore
 from tests.integration.engine_kit import Skills, make_engine, skill
 
@@ -52,7 +60,8 @@ async def test_a_job_that_keeps_dying_goes_to_the_dead_letter(tmp_path: Path) ->
     engine = make_engine(tmp_path, Skills(), max_recoveries=3)
     engine.recover()
     job = engine.store.get_job(job_id)
-    assert job.state is JobState.DEAD and "died 4 times" in (job.error or "")
+    assert job.state is JobState.DEAD
+    assert "died 4 times" in (job.error or "")
     assert len(engine.store.attempts_of(job_id)) == 4
 
 
@@ -79,7 +88,8 @@ async def test_cancelling_a_running_job_stops_it_and_its_dependants(tmp_path: Pa
     await engine.run_until_idle()
     assert engine.store.get_job(ids["a"]).state is JobState.CANCELLED
     child = engine.store.get_job(ids["b"])
-    assert child.state is JobState.CANCELLED and child.failure_class is FailureClass.DEPENDENCY
+    assert child.state is JobState.CANCELLED
+    assert child.failure_class is FailureClass.DEPENDENCY
 
 
 async def test_cancelling_a_group_cancels_its_members(tmp_path: Path) -> None:
@@ -148,7 +158,8 @@ async def test_approval_parks_and_resumes(tmp_path: Path) -> None:
     job_id = engine.submit(skill("risky"))
     await engine.run_until_idle()
     job = engine.store.get_job(job_id)
-    assert job.state is JobState.AWAITING_APPROVAL and "send an e-mail" in (job.error or "")
+    assert job.state is JobState.AWAITING_APPROVAL
+    assert "send an e-mail" in (job.error or "")
     approved.append(True)
     assert engine.approve(job_id)
     await engine.run_until_idle()
@@ -180,7 +191,8 @@ def test_effects_ledger_round_trip(tmp_path: Path) -> None:
     store.effect_done("k", {"sent": True}, 2.0)
     store.effect_drop("k")  # a done effect is never forgotten
     effect = store.effect_get("k")
-    assert effect is not None and (effect.state, effect.result) == ("done", {"sent": True})
+    assert effect is not None
+    assert (effect.state, effect.result) == ("done", {"sent": True})
 
 
 def test_migrations_are_applied_once(tmp_path: Path) -> None:

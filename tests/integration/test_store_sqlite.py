@@ -20,7 +20,7 @@ def test_processes_opening_a_fresh_database_at_once_migrate_it_once(tmp_path: Pa
     def open_it() -> None:
         try:
             stores.append(SqliteStore.open(tmp_path / "steward.db"))
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=open_it) for _ in range(8)]

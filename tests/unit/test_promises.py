@@ -17,12 +17,16 @@ def m(job_id: int, state: JobState, result: object = None, at: float | None = No
 
 def test_all_fulfils_with_results_in_member_order() -> None:
     res = resolve(GroupKind.ALL, [m(2, D, "b", 1), m(1, D, "a", 2)])
-    assert res is not None and res.fulfilled and res.result == ["a", "b"]
+    assert res is not None
+    assert res.fulfilled
+    assert res.result == ["a", "b"]
 
 
 def test_all_rejects_on_the_first_failure_without_waiting() -> None:
     res = resolve(GroupKind.ALL, [m(1, F), m(2, RUN)])
-    assert res is not None and not res.fulfilled and "job 1 failed" in (res.error or "")
+    assert res is not None
+    assert not res.fulfilled
+    assert "job 1 failed" in (res.error or "")
     assert res.cancel == ()
 
 
@@ -32,34 +36,45 @@ def test_all_waits_while_members_run() -> None:
 
 def test_race_takes_the_first_to_settle_and_cancels_the_rest() -> None:
     res = resolve(GroupKind.RACE, [m(1, RUN), m(2, D, "fast", 5.0), m(3, W)])
-    assert res is not None and res.fulfilled and res.result == "fast"
+    assert res is not None
+    assert res.fulfilled
+    assert res.result == "fast"
     assert res.cancel == (1, 3)
 
 
 def test_race_orders_by_finish_time_not_by_position() -> None:
     res = resolve(GroupKind.RACE, [m(1, D, "slow", 9.0), m(2, F, at=3.0)])
-    assert res is not None and not res.fulfilled
+    assert res is not None
+    assert not res.fulfilled
 
 
 def test_race_rejects_when_the_first_to_settle_failed() -> None:
     res = resolve(GroupKind.RACE, [m(1, F, at=1.0), m(2, RUN)])
-    assert res is not None and not res.fulfilled and res.cancel == (2,)
+    assert res is not None
+    assert not res.fulfilled
+    assert res.cancel == (2,)
 
 
 def test_any_ignores_failures_until_one_succeeds() -> None:
     assert resolve(GroupKind.ANY, [m(1, F), m(2, RUN)]) is None
     res = resolve(GroupKind.ANY, [m(1, F), m(2, D, "ok", 2.0), m(3, RUN)])
-    assert res is not None and res.fulfilled and res.result == "ok" and res.cancel == (3,)
+    assert res is not None
+    assert res.fulfilled
+    assert res.result == "ok"
+    assert res.cancel == (3,)
 
 
 def test_any_rejects_when_every_member_failed() -> None:
     res = resolve(GroupKind.ANY, [m(1, F), m(2, C)])
-    assert res is not None and not res.fulfilled and "every member failed" in (res.error or "")
+    assert res is not None
+    assert not res.fulfilled
+    assert "every member failed" in (res.error or "")
 
 
 def test_all_settled_reports_each_outcome() -> None:
     res = resolve(GroupKind.ALL_SETTLED, [m(1, D, 7), m(2, F)])
-    assert res is not None and res.fulfilled
+    assert res is not None
+    assert res.fulfilled
     assert res.result == [{"status": "fulfilled", "value": 7},
                           {"status": "rejected", "reason": "boom"}]
 
@@ -74,7 +89,8 @@ def test_all_settled_waits_for_everyone() -> None:
 ])
 def test_empty_groups(kind: GroupKind, fulfilled: bool) -> None:
     res = resolve(kind, [])
-    assert res is not None and res.fulfilled is fulfilled
+    assert res is not None
+    assert res.fulfilled is fulfilled
 
 
 @pytest.mark.parametrize(("states", "expected"), [
@@ -87,3 +103,21 @@ def test_empty_groups(kind: GroupKind, fulfilled: bool) -> None:
 ])
 def test_readiness(states: list[JobState], expected: Readiness) -> None:
     assert readiness(states) is expected
+
+
+@pytest.mark.parametrize(("kind", "pending", "cause", "expected"), [
+    (GroupKind.RACE, 5, D, True),
+    (GroupKind.ALL, 5, D, False),
+    (GroupKind.ALL, 5, F, True),
+    (GroupKind.ALL, 0, D, True),
+    (GroupKind.ANY, 5, F, False),
+    (GroupKind.ANY, 5, D, True),
+    (GroupKind.ANY, 0, F, True),
+    (GroupKind.ALL_SETTLED, 5, F, False),
+    (GroupKind.ALL_SETTLED, 0, D, True),
+])
+def test_may_settle_only_when_the_member_can_decide(kind: GroupKind, pending: int,
+                                                    cause: JobState, expected: bool) -> None:
+    from engine.rules.promises import may_settle
+
+    assert may_settle(kind, pending, cause) is expected
