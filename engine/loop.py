@@ -247,7 +247,7 @@ class Engine:
             if backend is None:
                 raise Fail(f"no {job.backend.value} backend is configured here",
                            FailureClass.INVALID_INPUT)
-            if job.timeout_s:
+            if job.timeout_s and not backend.handles_timeout:
                 result = await asyncio.wait_for(backend.run(job, ctx), job.timeout_s)
             else:
                 result = await backend.run(job, ctx)

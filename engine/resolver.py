@@ -202,6 +202,8 @@ def retry(store: Store, job_id: int, now: float) -> Changes:
         below = store.descendants(job_id)
         reset = [job_id] + [d.id for d in below if d.state.terminal]
         store.reset_for_retry(reset, now)
+        # The owner asked for another go: an effect left unfinished or failed may run again.
+        store.effects_clear_unfinished(reset)
         store.recount_pending([d.id for d in below] + [job_id])
         for jid in reset:
             evaluate(store, store.get_job(jid), now, changes)

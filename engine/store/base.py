@@ -168,7 +168,18 @@ class Store(Protocol):
     def effect_done(self, key: str, result: JSON, now: float) -> None:
         ...
 
+    def effect_fail(self, key: str, failure: JSON, now: float) -> None:
+        ...
+
     def effect_drop(self, key: str) -> None:
+        ...
+
+    def effects_clear_unfinished(self, job_ids: list[int]) -> None:
+        """Forget started or failed effects of jobs the owner asked to run again."""
+        ...
+
+    def effects_live_refs(self) -> list[str]:
+        """The refs of effects not done: what a backend's sweep must keep."""
         ...
 
     def upsert_worker(self, worker: WorkerRow, now: float) -> None:

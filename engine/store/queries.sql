@@ -195,8 +195,18 @@ VALUES (:key, :job_id, 'started', :ref, :now);
 -- name: effect_done
 UPDATE effects SET state = 'done', result = :result, finished_at = :now WHERE key = :key;
 
+-- name: effect_fail
+UPDATE effects SET state = 'failed', result = :result, finished_at = :now WHERE key = :key;
+
 -- name: effect_drop
 DELETE FROM effects WHERE key = :key AND state = 'started';
+
+-- name: effects_clear_unfinished
+DELETE FROM effects
+WHERE job_id IN (SELECT value FROM json_each(:ids)) AND state != 'done';
+
+-- name: effects_live_refs
+SELECT ref FROM effects WHERE state != 'done' AND ref IS NOT NULL;
 
 -- name: upsert_worker
 INSERT INTO workers (name, backend, model, persona, skills, persistent, config, created_at)

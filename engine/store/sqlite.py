@@ -362,8 +362,17 @@ class SqliteStore:
     def effect_done(self, key: str, result: JSON, now: float) -> None:
         self._x("effect_done", {"key": key, "result": dumps(result), "now": now})
 
+    def effect_fail(self, key: str, failure: JSON, now: float) -> None:
+        self._x("effect_fail", {"key": key, "result": dumps(failure), "now": now})
+
     def effect_drop(self, key: str) -> None:
         self._x("effect_drop", {"key": key})
+
+    def effects_clear_unfinished(self, job_ids: list[int]) -> None:
+        self._x("effects_clear_unfinished", {"ids": dumps(job_ids)})
+
+    def effects_live_refs(self) -> list[str]:
+        return [r[0] for r in self._x("effects_live_refs")]
 
     # -- workers and meta -----------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from engine.model import JSON, Job
+from engine.model import JSON, FailureClass, Job
 from engine.store.base import Store
 from engine.store.records import Effect
 
@@ -19,6 +19,10 @@ class Backend(Protocol):
     ``NeedsApproval`` to park the job for the owner. Any other exception fails the attempt as
     ``other``. A backend is cancelled (``CancelledError``) when its job is cancelled or stuck.
     """
+
+    handles_timeout: bool
+    """True when the backend enforces ``job.timeout_s`` itself (a command it must stop
+    cleanly); otherwise the engine cancels the attempt when the timeout passes."""
 
     async def run(self, job: Job, ctx: RunContext) -> JSON: ...
 
@@ -40,9 +44,18 @@ class Effects:
     def done(self, key: str, result: JSON) -> None:
         self._store.effect_done(key, result, self._clock())
 
+    def fail(self, key: str, reason: str, failure: FailureClass) -> None:
+        """Record that the effect was tried and failed: a recovered job reports the same
+        failure instead of acting again; only the owner's retry clears it."""
+        self._store.effect_fail(key, {"reason": reason, "class": failure.value}, self._clock())
+
     def drop(self, key: str) -> None:
         """Forget a started effect that is known not to have happened."""
         self._store.effect_drop(key)
+
+    def live_refs(self) -> list[str]:
+        """Refs of effects not done yet: what a backend must not clean away."""
+        return self._store.effects_live_refs()
 
 
 @dataclass(frozen=True, slots=True)

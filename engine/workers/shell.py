@@ -9,10 +9,9 @@ back after a crash adopts the run it left instead of repeating its command:
 * a result is there                     → harvest it;
 * the runner died without a result      → fail as ``uncertain_effect``; never repeat it.
 
-A failure reported to the engine is also written into the folder (``reported.json``) and the
-effect is left ``started``: should Steward die before recording the failure, the recovered job
-fails the same way instead of running again. Only a retry by hand (the job starts again at
-attempt 1 with no recoveries) forgets the old run and runs the command again.
+A failure is recorded in the effects ledger (``failed``) before it is reported to the engine:
+should Steward die before recording the failed attempt, the recovered job fails the same way
+instead of running the command again. Only the owner's retry clears the ledger and runs it anew.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict, cast
@@ -200,19 +199,13 @@ class RunDir:
         except OSError:
             return ""
 
-    def report(self, failure: Fail) -> Fail:
-        """Remember the failure handed to the engine, so a recovered job repeats it, not the run."""
-        text = json.dumps({"reason": failure.reason, "class": failure.failure_class.value})
-        with contextlib.suppress(OSError):  # a vanished folder still fails the job, just once
-            write_atomic(self.path / "reported.json", text)
-        return failure
 
-    def reported(self) -> Fail | None:
-        try:
-            data = json.loads((self.path / "reported.json").read_text())
-            return Fail(str(data["reason"]), FailureClass(data["class"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+def _recorded(failure: JSON) -> Fail:
+    """The failure the ledger holds for an effect, as the signal that reports it again."""
+    recorded = failure if isinstance(failure, dict) else {}
+    kind = FailureClass._value2member_map_.get(str(recorded.get("class")))
+    return Fail(str(recorded.get("reason") or UNCERTAIN),
+                kind if isinstance(kind, FailureClass) else FailureClass.UNCERTAIN_EFFECT)
 
 
 def _failure(outcome: RunOutcome, stderr: str) -> Fail | None:
@@ -237,6 +230,9 @@ def _failure(outcome: RunOutcome, stderr: str) -> Fail | None:
 class ShellBackend:
     """Runs ``{"command": ...}`` or ``{"argv": [...]}`` payloads durably (see the module text)."""
 
+    handles_timeout = True
+    """The job's ``timeout_s`` is the command's: the runner stops its whole process group."""
+
     def __init__(self, workspace: Path, *, output_cap_bytes: int = 1 << 20,
                  default_timeout_s: float = 600.0, kill_grace_s: float = 5.0,
                  python: str = sys.executable, environ: Mapping[str, str] | None = None) -> None:
@@ -255,10 +251,13 @@ class ShellBackend:
             if effect.state == "done":
                 self._tidy(effect.ref)
                 return effect.result
+            if effect.state == "failed":
+                raise _recorded(effect.result)
             adopted = self._adopt(effect, ctx)
             if adopted is not None:
                 return await self._finish(adopted, ctx, None)
-        command = parse(job.payload, self._workspace_dir(), self._default_timeout_s)
+        command = parse(job.payload, self._workspace_dir(),
+                        job.timeout_s or self._default_timeout_s)
         run = self._prepare(command, ctx)
         ctx.effects.start(ctx.effect_key, job.id, ref=str(run.path))
         try:
@@ -272,16 +271,29 @@ class ShellBackend:
     def _adopt(self, effect: Effect, ctx: RunContext) -> RunDir | None:
         """The earlier run to wait on, or None once it is forgotten and may run afresh."""
         run = RunDir(Path(effect.ref)) if effect.ref else None
-        failure = run.reported() if run else None
-        if run is not None and failure is None and run.path.is_dir():
-            if not run.claim():
-                return run  # the runner has it: wait for its outcome
-            # Claimed here first: the runner never started the command, and now never will.
-        # A run reported (or lost) before runs again only when retried by hand: attempt 1 anew.
-        elif not (ctx.attempt == 1 and ctx.job.recoveries == 0):
-            raise failure or Fail(UNCERTAIN, FailureClass.UNCERTAIN_EFFECT)
+        if run is None or not run.path.is_dir():
+            raise self._failed(ctx, Fail(UNCERTAIN, FailureClass.UNCERTAIN_EFFECT))
+        if not run.claim():
+            return run  # the runner has it: wait for its outcome
+        # Claimed here first: the runner never started the command, and now never will.
         self._forget(run, ctx)
         return None
+
+    def sweep(self, data_dir: Path, keep: Iterable[str]) -> int:
+        """Remove run folders no unfinished effect refers to (left by crashes between making a
+        folder and recording its effect, or by finished runs); returns how many went."""
+        runs = data_dir.absolute() / "runs"
+        live = {Path(ref) for ref in keep}
+        stale = [p for p in runs.iterdir() if p not in live] if runs.is_dir() else []
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True)
+        return len(stale)
+
+    @staticmethod
+    def _failed(ctx: RunContext, failure: Fail) -> Fail:
+        """Record the failure in the ledger before the engine hears of it."""
+        ctx.effects.fail(ctx.effect_key, failure.reason, failure.failure_class)
+        return failure
 
     def _forget(self, run: RunDir | None, ctx: RunContext) -> None:
         ctx.effects.drop(ctx.effect_key)
@@ -366,11 +378,11 @@ class ShellBackend:
 
     def _harvest(self, run: RunDir, outcome: RunOutcome | None, ctx: RunContext) -> JSON:
         stdout, stderr = run.output("stdout"), run.output("stderr")
-        if outcome is None:
-            raise run.report(Fail(UNCERTAIN, FailureClass.UNCERTAIN_EFFECT))
-        failure = _failure(outcome, stderr)
-        if failure is not None:
-            raise run.report(failure)
+        failure = (Fail(UNCERTAIN, FailureClass.UNCERTAIN_EFFECT) if outcome is None
+                   else _failure(outcome, stderr))
+        if outcome is None or failure is not None:
+            self._tidy(str(run.path))
+            raise self._failed(ctx, failure or Fail(UNCERTAIN, FailureClass.UNCERTAIN_EFFECT))
         result: ShellResult = {"exit_code": 0, "stdout": stdout, "stderr": stderr,
                                "truncated": outcome["truncated"],
                                "duration_s": round(outcome["duration_s"], 3)}
@@ -395,4 +407,4 @@ class ShellBackend:
             if not self._running(run, child):
                 break
             await asyncio.sleep(POLL_S)
-        run.report(Fail(STOPPED, FailureClass.UNCERTAIN_EFFECT))
+        self._failed(ctx, Fail(STOPPED, FailureClass.UNCERTAIN_EFFECT))

@@ -14,6 +14,8 @@ SkillFn = Callable[[dict[str, JSON], RunContext], Awaitable[JSON]]
 class SkillBackend:
     """Runs ``{"skill": NAME, "args": {...}}`` payloads on the registered callables."""
 
+    handles_timeout = False
+
     def __init__(self, skills: Mapping[str, SkillFn] | None = None) -> None:
         self._skills: dict[str, SkillFn] = dict(skills or {})
 

@@ -86,7 +86,7 @@ CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at IS NULL;
 CREATE TABLE effects (
     key         TEXT PRIMARY KEY,
     job_id      INTEGER NOT NULL REFERENCES jobs (id),
-    state       TEXT    NOT NULL CHECK (state IN ('started', 'done')),
+    state       TEXT    NOT NULL CHECK (state IN ('started', 'done', 'failed')),
     ref         TEXT,
     result      TEXT,
     started_at  REAL    NOT NULL,
