@@ -53,6 +53,7 @@ class EngineConfig:
     grace_s: float = 30.0
     maintain_every_s: float = 0.5
     watch_every_s: float = 0.2
+    checkpoint_every_s: float = 1.0
 
 
 @dataclass(slots=True)
@@ -156,47 +157,67 @@ class Engine:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down gracefully."""
         self.recover()
+        self.store.defer_checkpoints()
         watcher = asyncio.create_task(self._watch(stop))
-        stopper = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
                 self._wake.clear()
                 await self.tick()
-                await self._sleep(stopper)
+                await self._sleep()
         finally:
             watcher.cancel()
-            stopper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await self.shutdown()
+            await asyncio.to_thread(self.store.checkpoint)
 
-    async def _sleep(self, stopper: asyncio.Task[bool]) -> None:
+    async def _sleep(self) -> None:
+        """Until woken, the next due job, or the tick; not at all if outcomes wait."""
+        if self._s.outcomes or self._wake.is_set():
+            return
         now = self._clock()
         until = min(now + self.config.tick_s, max(self._s.next_due, now))
         if self._s.running:
             until = min(until, now + self.config.maintain_every_s * 2)
-        waker = asyncio.create_task(self._wake.wait())
+        timer = asyncio.get_running_loop().call_later(max(until - now, 0.0), self._wake.set)
         try:
-            await asyncio.wait({waker, stopper}, timeout=max(until - now, 0.0),
-                               return_when=asyncio.FIRST_COMPLETED)
+            await self._wake.wait()
         finally:
-            waker.cancel()
+            timer.cancel()
 
     async def _watch(self, stop: asyncio.Event) -> None:
-        """Wake the loop when another process (the CLI) commits to the database."""
+        """Wake the loop when another process (the CLI) commits or ``stop`` is set, and
+        checkpoint the WAL in a worker thread so commits on the loop never wait for the disk."""
+        checkpoint_at = 0.0
         while not stop.is_set():
-            await asyncio.sleep(self.config.watch_every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.watch_every_s)
             version = self.store.data_version()
-            if version != self._s.data_version:
+            if stop.is_set() or version != self._s.data_version:
                 self._s.data_version = version
                 self._s.last_maintain = float("-inf")
                 self._wake.set()
+            if time.monotonic() >= checkpoint_at:
+                await asyncio.to_thread(self.store.checkpoint)
+                checkpoint_at = time.monotonic() + self.config.checkpoint_every_s
 
     async def tick(self) -> None:
-        """One pass: record outcomes, housekeeping when due, claim and dispatch."""
+        """One pass: housekeeping when due, then record outcomes and claim the next jobs in one
+        transaction (one commit a pass is what makes the loop fast), then dispatch."""
         now = self._clock()
-        self._flush(now)
         if now - self._s.last_maintain >= self.config.maintain_every_s or now >= self._s.next_due:
             self._maintain(now)
-        self._dispatch(now)
+        changes = Changes()
+        if self._s.outcomes:
+            with self.store.transaction():
+                self._flush(now, changes)
+                claimed = self._claim(now)
+        else:
+            claimed = self._claim(now)
+        self._after(changes)
+        for job in claimed:
+            task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
+            self._s.running[job.id] = _Slot(job, task)
         await asyncio.sleep(0)
 
     async def run_until_idle(self) -> None:
@@ -217,17 +238,16 @@ class Engine:
         return counts.get(JobState.READY, 0) > 0 or (
             due is not None and due <= self._clock() and counts.get(JobState.WAITING, 0) > 0)
 
-    def _dispatch(self, now: float) -> None:
+    def _claim(self, now: float) -> list[Job]:
+        """Claim the most urgent ready jobs for the free slots (ageing lifts low lanes)."""
         free = self.config.slots - len(self._s.running)
         if free <= 0 or not self._s.accepting:
-            return
+            return []
         candidates = self.store.candidates(free)
         if not candidates:
-            return
+            return []
         ids = claim.pick(candidates, free, now, self.config.aging_s)
-        for job in self.store.claim(ids, now, now + self.config.stuck_s):
-            task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
-            self._s.running[job.id] = _Slot(job, task)
+        return self.store.claim(ids, now, now + self.config.stuck_s)
 
     async def _execute(self, job: Job) -> None:
         ctx = RunContext(job, job.attempts, self.config.data_dir, self._effects,
@@ -270,22 +290,20 @@ class Engine:
 
     # -- recording ------------------------------------------------------------------------------
 
-    def _flush(self, now: float) -> None:
-        if not self._s.outcomes:
-            return
+    def _flush(self, now: float, changes: Changes) -> None:
+        """Record every finished attempt and settle what it releases (in the caller's
+        transaction); the caller acts on ``changes`` once that commits."""
         batch, self._s.outcomes = self._s.outcomes, []
-        changes = Changes()
+        for job, _ in batch:
+            self._s.running.pop(job.id, None)
+            self._s.beats.pop(job.id, None)
         with self.store.transaction():
-            for job, _ in batch:
-                self._s.running.pop(job.id, None)
-                self._s.beats.pop(job.id, None)
             self.store.insert_attempts([self._attempt_row(j, o, now) for j, o in batch])
             done = [(j, o.result) for j, o in batch if isinstance(o, Succeeded)]
             resolver.finish_done(self.store, done, now, changes)
             for job, outcome in batch:
                 self._record(job, outcome, now, changes)
             resolver.settle(self.store, list(changes.settled), now, changes)
-        self._after(changes)
 
     def _attempt_row(self, job: Job, outcome: Outcome, now: float) -> Attempt:
         failure, error, kind = None, None, AttemptOutcome.DONE
@@ -422,4 +440,7 @@ class Engine:
         if left:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*left, return_exceptions=True)
-        self._flush(self._clock())
+        if self._s.outcomes:
+            changes = Changes()
+            self._flush(self._clock(), changes)
+            self._after(changes)

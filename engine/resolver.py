@@ -75,14 +75,20 @@ def settle(store: Store, settled: list[int], now: float, changes: Changes) -> No
     queue = deque(settled)
     while queue:
         batch = [queue.popleft() for _ in range(len(queue))]
-        causes: dict[int, JobState] = {}
-        for child_id, parent_id in store.children_of(batch):
-            if parent_id not in causes:
-                causes[parent_id] = store.get_job(parent_id).state
-            store.decrement_pending(child_id)
+        for child_id, (count, cause) in _by_child(store.children_of(batch)).items():
             before = len(changes.settled)
-            evaluate(store, store.get_job(child_id), now, changes, causes[parent_id])
+            evaluate(store, store.decrement_pending(child_id, count), now, changes, cause)
             queue.extend(changes.settled[before:])
+
+
+def _by_child(edges: list[tuple[int, int, JobState]]) -> dict[int, tuple[int, JobState]]:
+    """How many parents of each child settled, and the cause to judge by: a parent that did
+    not end done outranks any number that did."""
+    grouped: dict[int, tuple[int, JobState]] = {}
+    for child, _parent, state in edges:
+        count, cause = grouped.get(child, (0, JobState.DONE))
+        grouped[child] = (count + 1, state if cause is JobState.DONE else cause)
+    return grouped
 
 
 def evaluate(store: Store, job: Job, now: float, changes: Changes,
@@ -213,27 +219,42 @@ def retry(store: Store, job_id: int, now: float) -> Changes:
 
 def enqueue(store: Store, graph: Graph, now: float) -> dict[str, int]:
     """Store a whole graph in one transaction; returns the job id of every node key."""
-    ids: dict[str, int] = {}
     changes = Changes()
     with store.transaction():
-        waiting: list[int] = []
-        for node in graph.nodes:
-            job_id, created = store.insert_job(new_job(node.spec, now, node.idx, node))
-            ids[node.key] = job_id
-            if not created:
-                continue
-            if node.group is not None:
-                store.insert_group(job_id, node.group)
-            for i, need in enumerate(node.needs):
-                parent = ids[need.ref] if isinstance(need.ref, str) else need.ref
-                store.insert_edge(job_id, parent, i, need.name)
-            if node.needs or node.group is not None:
-                waiting.append(job_id)
-        store.recount_pending(waiting)
-        for jid in waiting:
-            evaluate(store, store.get_job(jid), now, changes)
+        ids, created = _insert_nodes(store, graph, now)
+        edges = [(ids[n.key], ids[r] if isinstance(r, str) else r, i, need.name)
+                 for n in graph.nodes if n.key in created
+                 for i, need in enumerate(n.needs) for r in (need.ref,)]
+        store.insert_edges(edges)
+        waiting = {ids[n.key]: len(n.needs) for n in graph.nodes
+                   if n.key in created and (n.needs or n.group is not None)}
+        store.recount_pending(list(waiting))
+        # A job can move now only if some parent had already settled (a stored job it needs):
+        # while every parent is pending, evaluating it would only re-read them all.
+        for jid, needs in waiting.items():
+            job = store.get_job(jid)
+            if job.pending_deps < needs or needs == 0:
+                evaluate(store, job, now, changes)
         settle(store, list(changes.settled), now, changes)
     return ids
+
+
+def _insert_nodes(store: Store, graph: Graph, now: float) -> tuple[dict[str, int], set[str]]:
+    """The id of every node, and the keys of the nodes inserted now (not found by key)."""
+    rows = [new_job(n.spec, now, n.idx, n) for n in graph.nodes]
+    if not any(r.idempotency_key for r in rows):
+        ids = dict(zip((n.key for n in graph.nodes), store.insert_jobs(rows), strict=True))
+        created = set(ids)
+    else:
+        ids, created = {}, set()
+        for node, row in zip(graph.nodes, rows, strict=True):
+            ids[node.key], fresh = store.insert_job(row)
+            if fresh:
+                created.add(node.key)
+    for node in graph.nodes:
+        if node.group is not None and node.key in created:
+            store.insert_group(ids[node.key], node.group)
+    return ids, created
 
 
 def new_job(spec: JobSpec, now: float, idx: int | None = None, node: Node | None = None) -> NewJob:

@@ -21,6 +21,14 @@ class Store(Protocol):
     def close(self) -> None:
         ...
 
+    def defer_checkpoints(self) -> None:
+        """Leave WAL checkpoints to ``checkpoint`` instead of doing them inside commits."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database without blocking writers; safe in another thread."""
+        ...
+
     def data_version(self) -> int:
         """Changes whenever another connection commits: how the loop notices the CLI."""
         ...
@@ -40,7 +48,8 @@ class Store(Protocol):
         """Many jobs without keys or edges, in one statement run: the bulk enqueue path."""
         ...
 
-    def insert_edge(self, child: int, parent: int, idx: int, name: str | None) -> None:
+    def insert_edges(self, edges: list[tuple[int, int, int, str | None]]) -> None:
+        """(child, parent, idx, name) for each dependency."""
         ...
 
     def insert_group(self, job_id: int, kind: GroupKind) -> None:
@@ -127,11 +136,12 @@ class Store(Protocol):
     def cancel_requested_running(self) -> list[int]:
         ...
 
-    def children_of(self, parent_ids: list[int]) -> list[tuple[int, int]]:
-        """(child, parent) pairs for every edge out of ``parent_ids``."""
+    def children_of(self, parent_ids: list[int]) -> list[tuple[int, int, JobState]]:
+        """(child, parent, parent's state) for every edge out of ``parent_ids``."""
         ...
 
-    def decrement_pending(self, child_id: int) -> None:
+    def decrement_pending(self, child_id: int, settled: int) -> Job:
+        """Count ``settled`` more parents of the child as settled; returns the child."""
         ...
 
     def parents(self, child_id: int) -> list[ParentRow]:

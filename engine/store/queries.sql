@@ -10,6 +10,13 @@ VALUES (:backend, :state, :payload, :input, :priority, :origin, :trust, :idempot
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id;
 
+-- name: insert_jobs_bulk
+-- Positional, in NewJob's field order: the bulk path binds tuples, a third cheaper than dicts.
+INSERT INTO jobs (backend, state, payload, input, priority, origin, trust, idempotency_key,
+                  not_before, max_attempts, timeout_s, output_schema, name, reply_to, worker,
+                  created_at, ready_at, pending_deps, idx)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
 -- name: job_id_by_key
 SELECT id FROM jobs WHERE idempotency_key = :key;
 
@@ -64,16 +71,18 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND +state = 'ready'
 RETURNING *;
 
 -- name: insert_attempt
+-- Positional, in Attempt's field order.
 INSERT INTO attempts (job_id, number, started_at, finished_at, outcome, failure_class, error,
                       worker, run_id)
-VALUES (:job_id, :number, :started_at, :now, :outcome, :failure_class, :error, :worker, :run_id);
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: attempts_of
 SELECT * FROM attempts WHERE job_id = :job_id ORDER BY number, id;
 
 -- name: finish_done
-UPDATE jobs SET state = 'done', result = :result, finished_at = :now, lease_expires_at = NULL
-WHERE id = :id;
+-- Positional: (result, finished_at, id).
+UPDATE jobs SET state = 'done', result = ?, finished_at = ?, lease_expires_at = NULL
+WHERE id = ?;
 
 -- name: finish_job
 UPDATE jobs SET state = :state, result = :result, error = :error, failure_class = :failure_class,
@@ -138,12 +147,13 @@ UPDATE jobs SET cancel_requested = 1 WHERE id = :id;
 SELECT id FROM jobs INDEXED BY jobs_lease WHERE state = 'running' AND cancel_requested = 1;
 
 -- name: children_of_many
-SELECT child_id, parent_id FROM dependencies
-WHERE parent_id IN (SELECT value FROM json_each(:ids))
-ORDER BY child_id;
+SELECT d.child_id, d.parent_id, p.state FROM dependencies d JOIN jobs p ON p.id = d.parent_id
+WHERE d.parent_id IN (SELECT value FROM json_each(:ids))
+ORDER BY d.child_id;
 
 -- name: decrement_pending
-UPDATE jobs SET pending_deps = pending_deps - 1 WHERE id = :id AND pending_deps > 0;
+UPDATE jobs SET pending_deps = MAX(pending_deps - :n, 0) WHERE id = :id
+RETURNING *;
 
 -- name: parents
 SELECT d.parent_id, d.idx, d.name, j.state, j.result, j.error, j.finished_at

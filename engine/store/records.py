@@ -37,6 +37,13 @@ class NewJob:
     def params(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__slots__}
 
+    def row(self) -> tuple[Any, ...]:
+        """The values in field order, for the positional bulk insert."""
+        return (self.backend, self.state, self.payload, self.input, self.priority, self.origin,
+                self.trust, self.idempotency_key, self.not_before, self.max_attempts,
+                self.timeout_s, self.output_schema, self.name, self.reply_to, self.worker,
+                self.created_at, self.ready_at, self.pending_deps, self.idx)
+
 
 @dataclass(frozen=True, slots=True)
 class ParentRow:

@@ -76,6 +76,7 @@ class SqliteStore:
         self.path = path
         self._q = load_queries()
         self._depth = 0
+        self._checkpointer: sqlite3.Connection | None = None
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -128,7 +129,22 @@ class SqliteStore:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._conn.close()
+
+    def defer_checkpoints(self) -> None:
+        """Stop this connection checkpointing the WAL inside its commits (a checkpoint syncs
+        the disk and can stall the caller for milliseconds); ``checkpoint`` does it instead."""
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database without blocking writers; safe in another thread."""
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self.path, isolation_level=None,
+                                                 check_same_thread=False)
+            self._checkpointer.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: how the loop notices the CLI."""
@@ -181,15 +197,16 @@ class SqliteStore:
         """Many jobs without keys or edges, in one statement run: the bulk enqueue path."""
         if any(n.idempotency_key for n in news):
             raise ValueError("the bulk path takes jobs without idempotency keys")
-        sql = self._q["insert_job"].replace("RETURNING id;", "").rstrip().rstrip(";")
         with self.transaction():
             before = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()[0]
-            self._conn.executemany(sql, [n.params() for n in news])
+            self._conn.executemany(self._q["insert_jobs_bulk"], [n.row() for n in news])
         # INTEGER PRIMARY KEY hands out max+1 and we held the write lock: the ids are contiguous.
         return list(range(before + 1, before + 1 + len(news)))
 
-    def insert_edge(self, child: int, parent: int, idx: int, name: str | None) -> None:
-        self._x("insert_edge", {"child": child, "parent": parent, "idx": idx, "name": name})
+    def insert_edges(self, edges: list[tuple[int, int, int, str | None]]) -> None:
+        """(child, parent, idx, name) for each dependency."""
+        self._conn.executemany(self._q["insert_edge"], [
+            {"child": c, "parent": p, "idx": i, "name": n} for c, p, i, n in edges])
 
     def insert_group(self, job_id: int, kind: GroupKind) -> None:
         self._x("insert_group", {"job_id": job_id, "kind": kind.value})
@@ -231,11 +248,9 @@ class SqliteStore:
 
     def insert_attempts(self, attempts: list[Attempt]) -> None:
         """Write ended attempts: each is written once, when it ends."""
-        self._conn.executemany(self._q["insert_attempt"], [{
-            "job_id": a.job_id, "number": a.number, "started_at": a.started_at,
-            "now": a.finished_at, "outcome": a.outcome.value,
-            "failure_class": a.failure_class.value if a.failure_class else None,
-            "error": a.error, "worker": a.worker, "run_id": a.run_id} for a in attempts])
+        self._conn.executemany(self._q["insert_attempt"], [
+            (a.job_id, a.number, a.started_at, a.finished_at, a.outcome, a.failure_class,
+             a.error, a.worker, a.run_id) for a in attempts])
 
     def attempts_of(self, job_id: int) -> list[Attempt]:
         return [
@@ -249,8 +264,7 @@ class SqliteStore:
     def finish_done(self, results: list[tuple[int, JSON]], now: float) -> None:
         """Mark many jobs done at once: the hot path of the loop."""
         self._conn.executemany(self._q["finish_done"], [
-            {"id": i, "result": None if r is None else dumps(r), "now": now}
-            for i, r in results])
+            (None if r is None else dumps(r), now, i) for i, r in results])
 
     def finish_job(self, job_id: int, state: JobState, now: float, result: JSON = None,
                    error: str | None = None, failure: FailureClass | None = None) -> None:
@@ -307,12 +321,14 @@ class SqliteStore:
 
     # -- dependencies ---------------------------------------------------------------------------
 
-    def children_of(self, parent_ids: list[int]) -> list[tuple[int, int]]:
-        """(child, parent) pairs for every edge out of ``parent_ids``."""
-        return [(r[0], r[1]) for r in self._x("children_of_many", {"ids": dumps(parent_ids)})]
+    def children_of(self, parent_ids: list[int]) -> list[tuple[int, int, JobState]]:
+        """(child, parent, parent's state) for every edge out of ``parent_ids``."""
+        return [(r[0], r[1], _STATES[r[2]])  # type: ignore[misc]
+                for r in self._x("children_of_many", {"ids": dumps(parent_ids)})]
 
-    def decrement_pending(self, child_id: int) -> None:
-        self._x("decrement_pending", {"id": child_id})
+    def decrement_pending(self, child_id: int, settled: int) -> Job:
+        """Count ``settled`` more parents of the child as settled; returns the child."""
+        return _job(self._x("decrement_pending", {"id": child_id, "n": settled}).fetchone())
 
     def parents(self, child_id: int) -> list[ParentRow]:
         return [
