@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import resolver
-from engine.errors import JobFailed
+from engine.errors import JobFailed, StoreError
 from engine.model import (
     JSON,
     Attempt,
@@ -189,17 +189,26 @@ class Engine:
         """Wake the loop when another process (the CLI) commits or ``stop`` is set, and
         checkpoint the WAL in a worker thread so commits on the loop never wait for the disk."""
         checkpoint_at = 0.0
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.watch_every_s)
-            version = self.store.data_version()
-            if stop.is_set() or version != self._s.data_version:
-                self._s.data_version = version
-                self._s.last_maintain = float("-inf")
-                self._wake.set()
-            if time.monotonic() >= checkpoint_at:
-                await asyncio.to_thread(self.store.checkpoint)
-                checkpoint_at = time.monotonic() + self.config.checkpoint_every_s
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.config.watch_every_s)
+                try:
+                    self._notice_others()
+                    if time.monotonic() >= checkpoint_at:
+                        await asyncio.to_thread(self.store.checkpoint)
+                        checkpoint_at = time.monotonic() + self.config.checkpoint_every_s
+                except StoreError as exc:  # a busy or failing disk must not end the watch
+                    log.warning("database watch: %s", exc)
+        finally:
+            self._wake.set()  # however the watch ended, the loop must look at `stop` again
+
+    def _notice_others(self) -> None:
+        version = self.store.data_version()
+        if version != self._s.data_version:
+            self._s.data_version = version
+            self._s.last_maintain = float("-inf")
+            self._wake.set()
 
     async def tick(self) -> None:
         """One pass: housekeeping when due, then record outcomes and claim the next jobs in one

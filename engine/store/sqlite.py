@@ -140,11 +140,13 @@ class SqliteStore:
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database without blocking writers; safe in another thread."""
-        if self._checkpointer is None:
-            self._checkpointer = sqlite3.connect(self.path, isolation_level=None,
-                                                 check_same_thread=False)
-            self._checkpointer.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        try:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(self.path, isolation_level=None,
+                                                     check_same_thread=False)
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc, self.path) from exc
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: how the loop notices the CLI."""

@@ -201,3 +201,16 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     store.close()
     again = SqliteStore.open(tmp_path / "steward.db")
     assert again.schema_version == version >= 1
+
+
+async def test_stop_is_honoured_whenever_it_lands(tmp_path: Path) -> None:
+    """A stop that lands while the watcher checkpoints in its thread must still wake the loop."""
+    for _ in range(15):
+        engine = make_engine(tmp_path, Skills(), tick_s=3600, watch_every_s=0.001,
+                             checkpoint_every_s=0.0)
+        stop = asyncio.Event()
+        runner = asyncio.create_task(engine.run(stop))
+        await asyncio.sleep(0.005)
+        stop.set()
+        await asyncio.wait_for(runner, timeout=2)
+        engine.store.close()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import ConfigError, QuietHours, engine_config, load_settings
+from bot.errors import ConfigError
+from bot.settings import QuietHours, engine_config, load_settings
 
 CANARY = "sk-very-secret-value-123"
 

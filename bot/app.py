@@ -1,0 +1,295 @@
+"""The composition root: builds the store, backends and engine from the settings, and runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot import render
+from bot.errors import AlreadyRunning, AppError
+from bot.settings import Settings, engine_config
+from engine.errors import StoreError
+from engine.loop import Engine
+from engine.model import BackendName
+from engine.store.records import WorkerRow
+from engine.store.sql import load_migrations
+from engine.store.sqlite import SqliteStore
+from engine.workers.backend import Backend
+from engine.workers.shell import ShellBackend
+from engine.workers.skill import SkillBackend
+from skills import diagnostic
+
+log = logging.getLogger("steward")
+
+DB_FILE = "steward.db"
+LOCK_FILE = "steward.lock"
+WORKSPACE_DIR = "workspace"
+LOCK_WAIT_S = 0.3
+"""How long ``run`` retries a held lock: long enough to outlast a doctor's probe."""
+LOW_DISK_BYTES = 1 << 30
+NO_DISK_BYTES = 100 << 20
+
+
+@dataclass
+class App:
+    """Everything ``build`` made; ``close`` gives it back."""
+
+    settings: Settings
+    store: SqliteStore
+    engine: Engine
+    shell: ShellBackend
+    backends: dict[BackendName, Backend]
+    lock: RunLock | None = None
+
+    def close(self) -> None:
+        self.store.close()
+        if self.lock is not None:
+            self.lock.release()
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``steward.lock``: one ``steward run`` per data dir."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @classmethod
+    def take(cls, data_dir: Path) -> RunLock:
+        fd = _open_lock(data_dir)
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    pid = _read_pid(fd)
+                    os.close(fd)
+                    raise AlreadyRunning(f"another `steward run` is already using {data_dir} "
+                                         f"(pid {pid or 'unknown'})") from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return cls(fd)
+
+    def release(self) -> None:
+        os.ftruncate(self._fd, 0)
+        os.close(self._fd)
+
+
+def _open_lock(data_dir: Path) -> int:
+    try:
+        return os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise AppError(f"cannot open the lock file in {data_dir}: {exc.strerror}") from None
+
+
+def _read_pid(fd: int) -> int | None:
+    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    return int(text) if text.isdigit() else None
+
+
+def lock_holder(data_dir: Path) -> int | None:
+    """The pid of the ``steward run`` using ``data_dir`` (0 if unknown), or None if none is.
+    Probes with a shared lock held for an instant; ``RunLock.take`` retries past such a probe."""
+    try:
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:  # no lock file: no run has ever used this data dir
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_pid(fd) or 0
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create the data dir if needed and make sure this process may write in it."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        raise AppError(f"data dir {data_dir} is not usable: {exc.strerror} "
+                       "(set STEWARD_DATA_DIR to a writable folder)") from None
+
+
+def make_shell(data_dir: Path) -> ShellBackend:
+    """The shell backend, running commands in the workspace under the data dir."""
+    workspace = data_dir / WORKSPACE_DIR
+    try:
+        workspace.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise AppError(f"cannot create {workspace}: {exc.strerror}") from None
+    return ShellBackend(workspace=workspace)
+
+
+def make_backends(shell: ShellBackend) -> dict[BackendName, Backend]:
+    """The backends this process runs: shell commands and the built-in skills."""
+    return {BackendName.SHELL: shell, BackendName.SKILL: SkillBackend(diagnostic.SKILLS)}
+
+
+def seed_workers(store: SqliteStore, backends: dict[BackendName, Backend], now: float) -> None:
+    """One ephemeral worker row per backend, so every backend shows in ``worker list``."""
+    with store.transaction():
+        for name in backends:
+            store.upsert_worker(WorkerRow(name=name.value, backend=name.value), now)
+
+
+def build(settings: Settings, *, lock: bool = False) -> App:
+    """Open the store in the data dir and wire the engine; ``lock`` for ``steward run`` only."""
+    data_dir = settings.data_dir
+    prepare_data_dir(data_dir)
+    with contextlib.ExitStack() as undo:
+        run_lock = RunLock.take(data_dir) if lock else None
+        if run_lock is not None:
+            undo.callback(run_lock.release)
+        store = SqliteStore.open(data_dir / DB_FILE)
+        undo.callback(store.close)
+        shell = make_shell(data_dir)
+        backends = make_backends(shell)
+        seed_workers(store, backends, time.time())
+        engine = Engine(store, backends, engine_config(settings))
+        undo.pop_all()
+    return App(settings, store, engine, shell, backends, run_lock)
+
+
+def configure_logging() -> None:
+    """Plain readable lines on stderr, for ``steward run``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger("steward")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+async def run(app: App, stop: asyncio.Event, status_every_s: float = 60.0) -> None:
+    """Run the engine until ``stop`` is set; log a status line when something changed."""
+    names = ", ".join(sorted(b.value for b in app.backends))
+    log.info("started: data dir %s, %d slots, backends %s",
+             app.settings.data_dir.resolve(), app.settings.slots, names)
+    swept = app.shell.sweep(app.settings.data_dir, app.store.effects_live_refs())
+    if swept:
+        log.info("removed %d stale shell run folder(s)", swept)
+    reporter = asyncio.create_task(_report(app.store, status_every_s))
+    try:
+        await app.engine.run(stop)
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+    log.info("stopped")
+
+
+async def _report(store: SqliteStore, every_s: float) -> None:
+    before = store.count_by_state()
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            after = store.count_by_state()
+        except StoreError as exc:  # busy for a moment: the next round reports it
+            log.warning("status: %s", exc)
+            continue
+        if after != before:
+            log.info("%s", render.status_line(before, after))
+            before = after
+
+
+def serve(app: App) -> None:
+    """``steward run``: run until SIGTERM or SIGINT, then stop gracefully."""
+    asyncio.run(_serve(app))
+
+
+async def _serve(app: App) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stopping, stop, sig, app.settings.grace_seconds)
+    await run(app, stop)
+
+
+def _stopping(stop: asyncio.Event, sig: signal.Signals, grace_s: float) -> None:
+    if not stop.is_set():
+        log.info("%s: stopping; running jobs get up to %g s to finish", sig.name, grace_s)
+    stop.set()
+
+
+def doctor(settings: Settings) -> list[render.Check]:
+    """Check that ``steward`` can work with these settings; nothing stored is changed."""
+    data_dir = settings.data_dir
+    try:
+        prepare_data_dir(data_dir)
+    except AppError as exc:
+        return [render.Check("data dir", "fail", str(exc))]
+    checks = [render.Check("data dir", "ok", f"{data_dir.resolve()} is writable")]
+    checks += _check_store(data_dir / DB_FILE)
+    checks += [_check_disk(data_dir), _check_backends(data_dir), _check_run(data_dir),
+               _check_providers(settings)]
+    return checks
+
+
+def _check_store(path: Path) -> list[render.Check]:
+    try:
+        store = SqliteStore.open(path)
+    except StoreError as exc:
+        return [render.Check("database", "fail", str(exc))]
+    try:
+        verdict, version = store.integrity_check(), store.schema_version
+    except sqlite3.DatabaseError as exc:
+        return [render.Check("database", "fail", f"{path}: {exc}")]
+    finally:
+        store.close()
+    latest = max((v for v, _ in load_migrations()), default=0)
+    return [
+        render.Check("database", "ok", f"{path} opens"),
+        render.Check("integrity", "ok" if verdict == "ok" else "fail", f"quick_check: {verdict}"),
+        render.Check("schema", "ok" if version == latest else "fail",
+                     f"version {version} (this steward knows {latest})"),
+    ]
+
+
+def _check_disk(data_dir: Path) -> render.Check:
+    free = shutil.disk_usage(data_dir).free
+    status: render.Status = "ok"
+    if free < LOW_DISK_BYTES:
+        status = "fail" if free < NO_DISK_BYTES else "warn"
+    return render.Check("disk", status, f"{free / (1 << 30):.1f} GiB free")
+
+
+def _check_backends(data_dir: Path) -> render.Check:
+    try:
+        names = sorted(b.value for b in make_backends(make_shell(data_dir)))
+    except AppError as exc:
+        return render.Check("backends", "fail", str(exc))
+    return render.Check("backends", "ok", ", ".join(names))
+
+
+def _check_run(data_dir: Path) -> render.Check:
+    pid = lock_holder(data_dir)
+    if pid is None:
+        return render.Check("steward run", "warn", "not running on this data dir")
+    return render.Check("steward run", "ok", f"running (pid {pid or 'unknown'})")
+
+
+def _check_providers(settings: Settings) -> render.Check:
+    found = settings.providers
+    if not found:
+        return render.Check("providers", "warn", "none configured: set OPENAI_API_KEY, "
+                            "ANTHROPIC_API_KEY, OPENROUTER_API_KEY or OLLAMA_BASE_URL")
+    return render.Check("providers", "ok", ", ".join(found))
