@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import resolver
-from engine.errors import JobFailed, StoreError
+from engine.errors import InvalidJob, JobFailed, StoreError
 from engine.model import (
     JSON,
     Attempt,
@@ -54,6 +54,7 @@ class EngineConfig:
     maintain_every_s: float = 0.5
     watch_every_s: float = 0.2
     checkpoint_every_s: float = 1.0
+    store_retry_s: float = 1.0
 
 
 @dataclass(slots=True)
@@ -162,7 +163,13 @@ class Engine:
         try:
             while not stop.is_set():
                 self._wake.clear()
-                await self.tick()
+                try:
+                    await self.tick()
+                except StoreError as exc:  # locked or full for a while: outcomes stay queued
+                    log.error("the database refused a write (%s); trying again", exc)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.config.store_retry_s)
+                    continue
                 await self._sleep()
         finally:
             watcher.cancel()
@@ -216,11 +223,12 @@ class Engine:
         now = self._clock()
         if now - self._s.last_maintain >= self.config.maintain_every_s or now >= self._s.next_due:
             self._maintain(now)
-        changes = Changes()
-        if self._s.outcomes:
+        changes, batch = Changes(), list(self._s.outcomes)
+        if batch:
             with self.store.transaction():
-                self._flush(now, changes)
-                claimed = self._claim(now)
+                self._flush(batch, now, changes)
+                claimed = self._claim(now, finishing=len(batch))
+            self._forget(batch)  # only once the transaction committed: else they stay queued
         else:
             claimed = self._claim(now)
         self._after(changes)
@@ -247,9 +255,10 @@ class Engine:
         return counts.get(JobState.READY, 0) > 0 or (
             due is not None and due <= self._clock() and counts.get(JobState.WAITING, 0) > 0)
 
-    def _claim(self, now: float) -> list[Job]:
-        """Claim the most urgent ready jobs for the free slots (ageing lifts low lanes)."""
-        free = self.config.slots - len(self._s.running)
+    def _claim(self, now: float, finishing: int = 0) -> list[Job]:
+        """Claim the most urgent ready jobs for the free slots (ageing lifts low lanes);
+        ``finishing`` slots are being freed by the outcomes recorded in the same transaction."""
+        free = self.config.slots - len(self._s.running) + finishing
         if free <= 0 or not self._s.accepting:
             return []
         candidates = self.store.candidates(free)
@@ -287,32 +296,31 @@ class Engine:
         except NeedsApproval as n:
             return Parked(n.action)
         except TimeoutError:
-            return Failed(FailureClass.TIMEOUT, f"timed out after {job.timeout_s:g} s")
+            limit = f" after {job.timeout_s:g} s" if job.timeout_s else ""
+            return Failed(FailureClass.TIMEOUT, f"timed out{limit}")
         except Exception as exc:  # the loop boundary: record the attempt, keep the loop alive
             log.warning("job %s attempt failed: %s: %s", job.id, type(exc).__name__, exc)
             return Failed(FailureClass.OTHER, f"{type(exc).__name__}: {exc}")
-        if job.output_schema is not None:
-            problem = validate.output(result, job.output_schema)
-            if problem:
-                return Failed(FailureClass.OPTIMISTIC_COMPLETION, problem)
-        return Succeeded(result)
+        return _checked(job, result)
 
     # -- recording ------------------------------------------------------------------------------
 
-    def _flush(self, now: float, changes: Changes) -> None:
-        """Record every finished attempt and settle what it releases (in the caller's
-        transaction); the caller acts on ``changes`` once that commits."""
-        batch, self._s.outcomes = self._s.outcomes, []
-        for job, _ in batch:
-            self._s.running.pop(job.id, None)
-            self._s.beats.pop(job.id, None)
+    def _flush(self, batch: list[tuple[Job, Outcome]], now: float, changes: Changes) -> None:
+        """Record finished attempts and settle what they release, in the caller's transaction;
+        the caller forgets them and acts on ``changes`` once that commits."""
         with self.store.transaction():
             self.store.insert_attempts([self._attempt_row(j, o, now) for j, o in batch])
-            done = [(j, o.result) for j, o in batch if isinstance(o, Succeeded)]
+            done = [(j, o.result, o.text) for j, o in batch if isinstance(o, Succeeded)]
             resolver.finish_done(self.store, done, now, changes)
             for job, outcome in batch:
                 self._record(job, outcome, now, changes)
             resolver.settle(self.store, list(changes.settled), now, changes)
+
+    def _forget(self, batch: list[tuple[Job, Outcome]]) -> None:
+        del self._s.outcomes[: len(batch)]
+        for job, _ in batch:
+            self._s.running.pop(job.id, None)
+            self._s.beats.pop(job.id, None)
 
     def _attempt_row(self, job: Job, outcome: Outcome, now: float) -> Attempt:
         failure, error, kind = None, None, AttemptOutcome.DONE
@@ -377,11 +385,13 @@ class Engine:
     def _maintain(self, now: float) -> None:
         self._s.last_maintain = now
         self._flush_beats()
-        for job in self.store.expired_leases(now):
+        expired = self.store.expired_leases(now)
+        for job in expired:
             if job.id in self._s.running:
                 silent = self.config.stuck_s / 60
                 self._stop(job.id, Failed(FailureClass.TIMEOUT,
                                           f"silent for {silent:g} min: presumed stuck", True))
+        self._take_back([j for j in expired if j.id not in self._s.running], now)
         for job_id in self.store.cancel_requested_running():
             self._stop(job_id, Cancelled("cancelled by the owner"))
         if now >= self._s.next_due:
@@ -404,18 +414,24 @@ class Engine:
 
     def recover(self) -> int:
         """Take back jobs left running by a process that died: run again, or dead-letter."""
-        now = self._clock()
         orphans = [j for j in self.store.running_jobs() if j.id not in self._s.running]
+        self._take_back(orphans, self._clock())
+        if orphans:
+            log.info("recovered %d job(s) left running by a previous process", len(orphans))
+        return len(orphans)
+
+    def _take_back(self, orphans: list[Job], now: float) -> None:
+        """Jobs marked running that no task of this process runs: at start, those of a dead
+        process; later, any whose outcome was lost to a failed commit and whose lease ran out."""
+        if not orphans:
+            return
         changes = Changes()
         with self.store.transaction():
             for job in orphans:
                 self._recover_one(job, now, changes)
             resolver.settle(self.store, list(changes.settled), now, changes)
         self._after(changes)
-        if orphans:
-            log.info("recovered %d job(s) left running by a previous process", len(orphans))
         self._wake.set()
-        return len(orphans)
 
     def _recover_one(self, job: Job, now: float, changes: Changes) -> None:
         store = self.store
@@ -450,6 +466,20 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*left, return_exceptions=True)
         if self._s.outcomes:
-            changes = Changes()
-            self._flush(self._clock(), changes)
+            changes, batch = Changes(), list(self._s.outcomes)
+            self._flush(batch, self._clock(), changes)
+            self._forget(batch)
             self._after(changes)
+
+
+def _checked(job: Job, result: JSON) -> Outcome:
+    """Success only for a result JSON can carry that matches the job's schema, if it has one."""
+    try:
+        text = validate.json_text(result, "the result")
+    except InvalidJob as exc:
+        return Failed(FailureClass.OTHER, str(exc), False)
+    if job.output_schema is not None:
+        problem = validate.output(result, job.output_schema)
+        if problem:
+            return Failed(FailureClass.OPTIMISTIC_COMPLETION, problem)
+    return Succeeded(result, text)

@@ -10,6 +10,9 @@ from engine.model import JSON, FailureClass
 @dataclass(frozen=True, slots=True)
 class Succeeded:
     result: JSON
+    text: str
+    """The result as JSON text: serialised once, when the attempt ends, so a value JSON cannot
+    carry fails that attempt instead of the transaction that records it."""
 
 
 @dataclass(frozen=True, slots=True)

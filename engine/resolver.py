@@ -60,11 +60,11 @@ def _answer(store: Store, job: Job, state: JobState, now: float, result: JSON,
     }, now, address=job.reply_to, job_id=job.id, dedupe_key=f"job:{job.id}:{job.attempts}")
 
 
-def finish_done(store: Store, done: list[tuple[Job, JSON]], now: float,
+def finish_done(store: Store, done: list[tuple[Job, JSON, str]], now: float,
                 changes: Changes) -> None:
-    """``finish`` for many successes at once: the loop's hot path."""
-    store.finish_done([(job.id, result) for job, result in done], now)
-    for job, result in done:
+    """``finish`` for many successes at once, results already JSON text: the loop's hot path."""
+    store.finish_done([(job.id, text) for job, _, text in done], now)
+    for job, result, _ in done:
         if job.reply_to:
             _answer(store, job, JobState.DONE, now, result, None)
         changes.settled.append(job.id)

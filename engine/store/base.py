@@ -87,8 +87,8 @@ class Store(Protocol):
     def attempts_of(self, job_id: int) -> list[Attempt]:
         ...
 
-    def finish_done(self, results: list[tuple[int, JSON]], now: float) -> None:
-        """Mark many jobs done at once: the hot path of the loop."""
+    def finish_done(self, results: list[tuple[int, str]], now: float) -> None:
+        """Mark many jobs done at once, with their results as JSON text: the loop's hot path."""
         ...
 
     def finish_job(self, job_id: int, state: JobState, now: float, result: JSON = None,

@@ -240,3 +240,54 @@ async def test_owner_answer_is_written_to_the_outbox_with_the_state(tmp_path: Pa
     assert row.payload == {"job_id": job_id, "name": "hello", "state": "done",
                            "result": {"a": 1}, "error": None}
     assert engine.store.get_job(silent).state is JobState.DONE
+
+
+async def test_a_result_json_cannot_carry_fails_the_job_not_the_loop(tmp_path: Path) -> None:
+    async def odd(args: dict[str, object], ctx: RunContext) -> object:
+        return {"when": object()}
+
+    engine = make_engine(tmp_path, Skills({"odd": odd}))
+    bad = engine.submit(skill("odd"))
+    good = engine.submit(skill("echo", args={"fine": True}))
+    await engine.run_until_idle()
+    job = engine.store.get_job(bad)
+    assert job.state is JobState.FAILED
+    assert "the result is not plain JSON" in (job.error or "")
+    assert await engine.result(good) == {"fine": True}
+
+
+async def test_an_outcome_survives_a_refused_commit(tmp_path: Path) -> None:
+    """While another process holds the write lock, finished work stays queued, not lost."""
+    import sqlite3
+
+    from engine.errors import DatabaseLocked
+
+    skills = Skills()
+    engine = make_engine(tmp_path, skills)
+    job_id = engine.submit(skill("wait", args={"gate": "g"}))
+    await engine.tick()
+    await skills.began("g").wait()
+    skills.gate("g").set()
+    await asyncio.sleep(0.01)  # the task finishes; its outcome waits to be recorded
+    engine.store._conn.execute("PRAGMA busy_timeout = 20")  # give up quickly on the lock
+    holder = sqlite3.connect(tmp_path / "steward.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(DatabaseLocked):
+        await engine.tick()
+    holder.execute("ROLLBACK")
+    holder.close()
+    await engine.run_until_idle()
+    job = engine.store.get_job(job_id)
+    assert (job.state, job.attempts) == (JobState.DONE, 1)
+    assert len(engine.store.attempts_of(job_id)) == 1
+
+
+async def test_an_expired_lease_nobody_holds_is_taken_back(tmp_path: Path) -> None:
+    clock = FakeClock()
+    engine = make_engine(tmp_path, Skills(), clock, stuck_s=60)
+    job_id = engine.submit(skill("echo"))
+    engine.store.claim([job_id], clock(), clock() + 60)  # marked running, but no task has it
+    clock.advance(61)
+    await engine.run_until_idle()
+    job = engine.store.get_job(job_id)
+    assert (job.state, job.recoveries) == (JobState.DONE, 1)
