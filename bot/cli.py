@@ -5,16 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from bot import render
 from bot.app import App, build, configure_logging, doctor, lock_holder, serve
+from bot.cli_kit import (
+    BAD_INPUT,
+    ENVIRONMENT,
+    FAILED,
+    INTERRUPTED,
+    OK,
+    Handler,
+    emit,
+    flags,
+    opened,
+    positive_int,
+    width,
+)
 from bot.errors import AppError, ConfigError, UsageError
 from bot.settings import load_settings
 from engine import resolver
@@ -31,7 +42,6 @@ from engine.pipeline.load import load_file
 from engine.rules import validate
 from engine.rules.transitions import Event, can
 
-OK, FAILED, BAD_INPUT, ENVIRONMENT, INTERRUPTED = 0, 1, 2, 3, 130
 POLL_S = 0.1
 
 
@@ -78,39 +88,7 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _width() -> int:
-    return shutil.get_terminal_size((render.WIDTH, 24)).columns
-
-
-def _emit(args: argparse.Namespace, data: JSON, text: Callable[[], str]) -> None:
-    """JSON for scripts with ``--json``, else the rendered text."""
-    if getattr(args, "json", False):
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        print(text())
-
-
-@contextmanager
-def _opened() -> Iterator[App]:
-    """The app for one CLI command: the same database as ``steward run``, never its lock."""
-    app = build(load_settings())
-    try:
-        yield app
-    finally:
-        app.close()
-
-
 # -- parsing ---------------------------------------------------------------------------------
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def build_parser() -> Parser:
@@ -123,31 +101,24 @@ def build_parser() -> Parser:
     prun = pipeline.add_subparsers(dest="action", metavar="ACTION", required=True).add_parser(
         "run", help="enqueue a YAML or JSON pipeline; prints the job ids")
     prun.add_argument("file", type=Path, metavar="FILE")
-    _flags(prun, wait=True).set_defaults(command="pipeline run")
+    flags(prun, wait=True).set_defaults(command="pipeline run")
     worker = sub.add_parser("worker", help="the configured workers")
-    _flags(worker.add_subparsers(dest="action", metavar="ACTION", required=True).add_parser(
+    flags(worker.add_subparsers(dest="action", metavar="ACTION", required=True).add_parser(
         "list", help="list workers")).set_defaults(command="worker list")
-    _flags(sub.add_parser("doctor", help="check settings, data dir, database and backends")
+    flags(sub.add_parser("doctor", help="check settings, data dir, database and backends")
            ).set_defaults(command="doctor")
     return parser
 
 
-def _flags(p: argparse.ArgumentParser, wait: bool = False) -> argparse.ArgumentParser:
-    if wait:
-        p.add_argument("--wait", action="store_true", help="wait until it ends; exit 0 if done")
-    p.add_argument("--json", action="store_true", help="plain JSON for scripts")
-    return p
-
-
 def _job_parsers(job: argparse.ArgumentParser) -> None:
     jsub = job.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = _flags(jsub.add_parser("list", help="recent jobs"))
-    listing.add_argument("--limit", type=_positive_int, default=20, metavar="N")
+    listing = flags(jsub.add_parser("list", help="recent jobs"))
+    listing.add_argument("--limit", type=positive_int, default=20, metavar="N")
     listing.add_argument("--sort", choices=["priority", "created"], default="created")
     listing.add_argument("--status", choices=[s.value for s in JobState], metavar="S",
                          help="only jobs in this state")
     listing.set_defaults(command="job list")
-    show = _flags(jsub.add_parser("show", help="one job, its attempts and dependencies"))
+    show = flags(jsub.add_parser("show", help="one job, its attempts and dependencies"))
     show.add_argument("id", type=int, metavar="ID")
     show.set_defaults(command="job show")
     _submit_parser(jsub.add_parser("submit", help="enqueue a job; prints its id"))
@@ -169,7 +140,7 @@ def _submit_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", metavar="KEY", help="idempotency key: the same key, the same job")
     p.add_argument("--timeout", type=float, metavar="S", help="seconds an attempt may take")
     p.add_argument("--max-attempts", type=int, default=4, metavar="N", help="default 4")
-    _flags(p, wait=True)
+    flags(p, wait=True)
     p.set_defaults(command="job submit")
 
 
@@ -187,20 +158,20 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _job_list(args: argparse.Namespace) -> int:
-    with _opened() as app:
+    with opened() as app:
         jobs = app.store.list_jobs(args.limit, args.sort, args.status)
-    _emit(args, [render.job_json(j) for j in jobs],
-          lambda: render.jobs_table(jobs, time.time(), _width()))
+    emit(args, [render.job_json(j) for j in jobs],
+          lambda: render.jobs_table(jobs, time.time(), width()))
     return OK
 
 
 def _job_show(args: argparse.Namespace) -> int:
-    with _opened() as app:
+    with opened() as app:
         store = app.store
         job = store.get_job(args.id)
         attempts, needs = store.attempts_of(job.id), store.parents(job.id)
         needed_by = [store.get_job(edge[0]) for edge in store.children_of([job.id])]
-    _emit(args, render.job_detail_json(job, attempts, needs, needed_by),
+    emit(args, render.job_detail_json(job, attempts, needs, needed_by),
           lambda: render.job_detail(job, attempts, needs, needed_by, time.time()))
     return OK
 
@@ -245,10 +216,10 @@ def _submit(app: App, args: argparse.Namespace) -> int:
 
 
 def _job_submit(args: argparse.Namespace) -> int:
-    with _opened() as app:
+    with opened() as app:
         job_id = _submit(app, args)
         if not args.wait:
-            _emit(args, {"id": job_id}, lambda: str(job_id))
+            emit(args, {"id": job_id}, lambda: str(job_id))
             return OK
         if not args.json:
             print(job_id, flush=True)
@@ -267,7 +238,7 @@ def _wait(app: App, job_id: int) -> Job:
 
 
 def _ended(args: argparse.Namespace, job: Job) -> int:
-    _emit(args, render.job_json(job), lambda: render.outcome(job))
+    emit(args, render.job_json(job), lambda: render.outcome(job))
     return OK if job.state is JobState.DONE else FAILED
 
 
@@ -276,7 +247,7 @@ def _note(message: str) -> None:
 
 
 def _job_cancel(args: argparse.Namespace) -> int:
-    with _opened() as app:
+    with opened() as app:
         job = app.store.get_job(args.id)
         if job.state is JobState.CANCELLED:
             print(f"job {job.id} is already cancelled")
@@ -291,7 +262,7 @@ def _job_cancel(args: argparse.Namespace) -> int:
 
 
 def _job_retry(args: argparse.Namespace) -> int:
-    with _opened() as app:
+    with opened() as app:
         resolver.retry(app.store, args.id, time.time())
         job = app.store.get_job(args.id)
     print(f"job {job.id} will run again ({job.state.value})")
@@ -299,10 +270,10 @@ def _job_retry(args: argparse.Namespace) -> int:
 
 
 def _worker_list(args: argparse.Namespace) -> int:
-    with _opened() as app:
+    with opened() as app:
         workers = app.store.list_workers()
-    _emit(args, [render.worker_json(w, n) for w, n in workers],
-          lambda: render.workers_table(workers, _width()))
+    emit(args, [render.worker_json(w, n) for w, n in workers],
+          lambda: render.workers_table(workers, width()))
     return OK
 
 
@@ -320,11 +291,11 @@ def _enqueue(app: App, path: Path) -> tuple[dict[str, int], str]:
 
 
 def _pipeline_run(args: argparse.Namespace) -> int:
-    with _opened() as app:
+    with opened() as app:
         ids, answer = _enqueue(app, args.file)
         queued = {"jobs": ids, "answer": ids[answer]}
         if not args.wait:
-            _emit(args, queued, lambda: render.pipeline_queued(ids, answer))
+            emit(args, queued, lambda: render.pipeline_queued(ids, answer))
             return OK
         if not args.json:
             print(render.pipeline_queued(ids, answer), flush=True)
@@ -334,7 +305,7 @@ def _pipeline_run(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     checks = _checks()
-    _emit(args, [render.check_json(c) for c in checks], lambda: render.checks(checks))
+    emit(args, [render.check_json(c) for c in checks], lambda: render.checks(checks))
     return FAILED if any(c.status == "fail" for c in checks) else OK
 
 
@@ -346,7 +317,11 @@ def _checks() -> list[render.Check]:
     return [render.Check("settings", "ok", "valid"), *doctor(settings)]
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+EXTENSIONS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
+                            dict[str, Handler]], ...] = ()
+"""Each area's ``register``: it adds its subcommands and returns their handlers."""
+
+COMMANDS: dict[str, Handler] = {
     "run": _run,
     "job list": _job_list,
     "job show": _job_show,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine.model import JSON, Attempt, FailureClass, GroupKind, Job, JobState
 from engine.rules.claim import Candidate
@@ -34,6 +35,15 @@ class Store(Protocol):
         ...
 
     def integrity_check(self) -> str:
+        ...
+
+    def run(self, name: str, params: dict[str, Any] | tuple[Any, ...] | None = None
+            ) -> list[sqlite3.Row]:
+        """Run one named query and return its rows (for an area's repository)."""
+        ...
+
+    def run_many(self, name: str, rows: list[dict[str, Any]] | list[tuple[Any, ...]]) -> None:
+        """Run one named statement for many rows."""
         ...
 
     def transaction(self) -> AbstractContextManager[None]:

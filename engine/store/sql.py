@@ -20,7 +20,18 @@ def parse_named(text: str) -> dict[str, str]:
 
 
 def load_queries() -> dict[str, str]:
-    return parse_named(resources.files("engine.store").joinpath("queries.sql").read_text("utf-8"))
+    """Every named query, from one file per area in ``engine/store/queries/`` (jobs, gateway,
+    memory…); a name defined in two files is refused."""
+    folder = resources.files("engine.store").joinpath("queries")
+    queries: dict[str, str] = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        for name, sql in parse_named(entry.read_text("utf-8")).items():
+            if name in queries:
+                raise ValueError(f"query {name!r} is defined twice ({entry.name})")
+            queries[name] = sql
+    return queries
 
 
 def load_migrations() -> list[tuple[int, str]]:

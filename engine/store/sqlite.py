@@ -179,7 +179,21 @@ class SqliteStore:
         self._depth = 0
         self._conn.execute("COMMIT")
 
-    def _x(self, name: str, params: dict[str, Any] | None = None) -> sqlite3.Cursor:
+    def run(self, name: str, params: dict[str, Any] | tuple[Any, ...] | None = None
+            ) -> list[sqlite3.Row]:
+        """Run one named query and return its rows: how an area's repository (the gateway's
+        calls and breakers, memory's rows) reaches the database without SQL of its own."""
+        return self._x(name, params).fetchall()
+
+    def run_many(self, name: str, rows: list[dict[str, Any]] | list[tuple[Any, ...]]) -> None:
+        """Run one named statement for many rows."""
+        try:
+            self._conn.executemany(self._q[name], rows)
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc, self.path) from exc
+
+    def _x(self, name: str, params: dict[str, Any] | tuple[Any, ...] | None = None
+           ) -> sqlite3.Cursor:
         try:
             return self._conn.execute(self._q[name], params or {})
         except sqlite3.OperationalError as exc:

@@ -1,4 +1,5 @@
--- Every SQL statement the store runs, by name. One Store method per query.
+-- The job engine's SQL, by name: one Store method per query. Other areas keep theirs in
+-- files of their own beside this one (gateway.sql, memory.sql).
 
 -- name: insert_job
 INSERT INTO jobs (backend, state, payload, input, priority, origin, trust, idempotency_key,
