@@ -15,12 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import resolver
-from engine.errors import InvalidJob, JobFailed, StoreError
+from engine import recording, resolver
+from engine.errors import JobFailed, StoreError
 from engine.model import (
     JSON,
-    Attempt,
-    AttemptOutcome,
     BackendName,
     FailureClass,
     Graph,
@@ -28,11 +26,10 @@ from engine.model import (
     JobSpec,
     JobState,
 )
-from engine.outcomes import Cancelled, Failed, Outcome, Parked, Released, Succeeded
+from engine.outcomes import Cancelled, Failed, Outcome, Released, attempt
 from engine.resolver import Changes
 from engine.rules import claim, validate
 from engine.rules import retry as retry_rule
-from engine.signals import Fail, NeedsApproval, Retry
 from engine.store.base import Store
 from engine.workers.backend import Backend, Effects, RunContext
 
@@ -272,92 +269,24 @@ class Engine:
                          lambda: self._s.beats.__setitem__(job.id, self._clock()),
                          lambda: self._releasing(job.id))
         try:
-            outcome = await self._attempt(job, ctx)
+            outcome = await attempt(self._backends.get(job.backend), job, ctx)
         except asyncio.CancelledError:
             slot = self._s.running.get(job.id)
             outcome = (slot.stop_as if slot and slot.stop_as else Cancelled("cancelled"))
         self._s.outcomes.append((job, outcome))
         self._wake.set()
 
-    async def _attempt(self, job: Job, ctx: RunContext) -> Outcome:
-        backend = self._backends.get(job.backend)
-        try:
-            if backend is None:
-                raise Fail(f"no {job.backend.value} backend is configured here",
-                           FailureClass.INVALID_INPUT)
-            if job.timeout_s and not backend.handles_timeout:
-                result = await asyncio.wait_for(backend.run(job, ctx), job.timeout_s)
-            else:
-                result = await backend.run(job, ctx)
-        except Retry as r:
-            return Failed(r.failure_class, r.reason, True, r.delay_s)
-        except Fail as f:
-            return Failed(f.failure_class, f.reason, False)
-        except NeedsApproval as n:
-            return Parked(n.action)
-        except TimeoutError:
-            limit = f" after {job.timeout_s:g} s" if job.timeout_s else ""
-            return Failed(FailureClass.TIMEOUT, f"timed out{limit}")
-        except Exception as exc:  # the loop boundary: record the attempt, keep the loop alive
-            log.warning("job %s attempt failed: %s: %s", job.id, type(exc).__name__, exc)
-            return Failed(FailureClass.OTHER, f"{type(exc).__name__}: {exc}")
-        return _checked(job, result)
-
-    # -- recording ------------------------------------------------------------------------------
-
-    def _flush(self, batch: list[tuple[Job, Outcome]], now: float, changes: Changes) -> None:
-        """Record finished attempts and settle what they release, in the caller's transaction;
-        the caller forgets them and acts on ``changes`` once that commits."""
-        with self.store.transaction():
-            self.store.insert_attempts([self._attempt_row(j, o, now) for j, o in batch])
-            done = [(j, o.result, o.text) for j, o in batch if isinstance(o, Succeeded)]
-            resolver.finish_done(self.store, done, now, changes)
-            for job, outcome in batch:
-                self._record(job, outcome, now, changes)
-            resolver.settle(self.store, list(changes.settled), now, changes)
+    def _flush(self, batch: recording.Batch, now: float, changes: Changes) -> None:
+        due = recording.record(self.store, batch, now, self.run_id, self.config.retry_delays_s,
+                               changes)
+        if due is not None:
+            self._s.next_due = min(self._s.next_due, due)
 
     def _forget(self, batch: list[tuple[Job, Outcome]]) -> None:
         del self._s.outcomes[: len(batch)]
         for job, _ in batch:
             self._s.running.pop(job.id, None)
             self._s.beats.pop(job.id, None)
-
-    def _attempt_row(self, job: Job, outcome: Outcome, now: float) -> Attempt:
-        failure, error, kind = None, None, AttemptOutcome.DONE
-        match outcome:
-            case Failed():
-                failure, error, kind = outcome.failure, outcome.error, AttemptOutcome.FAILED
-            case Cancelled(reason):
-                error, kind = reason, AttemptOutcome.CANCELLED
-            case Released():
-                error, kind = "released at shutdown", AttemptOutcome.INTERRUPTED
-            case Parked(action):
-                error, kind = f"awaiting approval: {action}", AttemptOutcome.INTERRUPTED
-        return Attempt(job.id, job.attempts, job.started_at or now, now, kind, failure, error,
-                       job.worker, self.run_id)
-
-    def _record(self, job: Job, outcome: Outcome, now: float, changes: Changes) -> None:
-        """Every outcome but success (which ``finish_done`` wrote in bulk)."""
-        match outcome:
-            case Failed():
-                self._fail(job, outcome, now, changes)
-            case Cancelled(reason):
-                resolver.finish(self.store, job, JobState.CANCELLED, now, changes, error=reason)
-            case Released():
-                self.store.release(job.id, now)
-            case Parked(action):
-                self.store.park(job.id, f"awaiting approval: {action}")
-
-    def _fail(self, job: Job, f: Failed, now: float, changes: Changes) -> None:
-        decision = retry_rule.decide(f.failure, job.attempts, job.max_attempts,
-                                     self.config.retry_delays_s, f.delay_s, f.transient)
-        if decision.retry:
-            at = now + decision.delay_s
-            self.store.retry_later(job.id, at, f.error, f.failure)
-            self._s.next_due = min(self._s.next_due, at)
-            return
-        resolver.finish(self.store, job, JobState.FAILED, now, changes,
-                        error=f.error, failure=f.failure)
 
     def _after(self, changes: Changes) -> None:
         """Act on a committed transaction: wake waiters, stop cancelled tasks."""
@@ -426,31 +355,9 @@ class Engine:
         if not orphans:
             return
         changes = Changes()
-        with self.store.transaction():
-            for job in orphans:
-                self._recover_one(job, now, changes)
-            resolver.settle(self.store, list(changes.settled), now, changes)
+        recording.recover(self.store, orphans, now, self.config.max_recoveries, changes)
         self._after(changes)
         self._wake.set()
-
-    def _recover_one(self, job: Job, now: float, changes: Changes) -> None:
-        store = self.store
-        if job.cancel_requested:
-            store.insert_attempts([Attempt(
-                job.id, job.attempts, job.started_at or now, now, AttemptOutcome.CANCELLED, None,
-                "cancelled while its process was down", job.worker, "?")])
-            resolver.finish(store, job, JobState.CANCELLED, now, changes,
-                            error="cancelled by the owner")
-            return
-        store.insert_attempts([Attempt(
-            job.id, job.attempts, job.started_at or now, now, AttemptOutcome.CRASHED,
-            FailureClass.CRASH, "the process died while the job ran", job.worker, "?")])
-        if job.recoveries + 1 > self.config.max_recoveries:
-            resolver.finish(store, job, JobState.DEAD, now, changes, failure=FailureClass.CRASH,
-                            error=f"its process died {job.recoveries + 1} times while running "
-                                  "it; moved to the dead letter")
-        else:
-            store.recover(job.id, now, "the process died while the job ran")
 
     async def shutdown(self) -> None:
         """Stop claiming; let running jobs finish within the grace period; hand back the rest."""
@@ -470,16 +377,3 @@ class Engine:
             self._flush(batch, self._clock(), changes)
             self._forget(batch)
             self._after(changes)
-
-
-def _checked(job: Job, result: JSON) -> Outcome:
-    """Success only for a result JSON can carry that matches the job's schema, if it has one."""
-    try:
-        text = validate.json_text(result, "the result")
-    except InvalidJob as exc:
-        return Failed(FailureClass.OTHER, str(exc), False)
-    if job.output_schema is not None:
-        problem = validate.output(result, job.output_schema)
-        if problem:
-            return Failed(FailureClass.OPTIMISTIC_COMPLETION, problem)
-    return Succeeded(result, text)
