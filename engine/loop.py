@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import recording, resolver
+from engine.cards import Cards, TapResult
 from engine.errors import JobFailed, StoreError
 from engine.model import (
     JSON,
@@ -30,6 +31,7 @@ from engine.outcomes import Cancelled, Failed, Outcome, Released, attempt
 from engine.resolver import Changes
 from engine.rules import claim, validate
 from engine.rules import retry as retry_rule
+from engine.rules.cards import Tap
 from engine.store.base import Store
 from engine.workers.backend import Backend, Effects, RunContext
 
@@ -145,6 +147,13 @@ class Engine:
         approved = self.store.approve(job_id, self._clock())
         self._wake.set()
         return approved
+
+    def resolve_card(self, cards: Cards, tap: Tap) -> TapResult:
+        """Apply an owner's tap on a decision card and wake the loop for the job it frees."""
+        result = cards.resolve(tap)
+        self._s.last_maintain = float("-inf")  # a cancelled job's dependants settle next pass
+        self._wake.set()
+        return result
 
     # -- running --------------------------------------------------------------------------------
 
