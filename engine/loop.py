@@ -74,6 +74,7 @@ class _State:
     next_due: float = float("-inf")
     accepting: bool = True
     data_version: int = -1
+    ticked_at: float = float("-inf")
 
 
 class Engine:
@@ -161,6 +162,11 @@ class Engine:
     def running(self) -> int:
         return len(self._s.running)
 
+    @property
+    def ticked_at(self) -> float:
+        """When the loop last ticked (by the engine's clock): how a health check knows it lives."""
+        return self._s.ticked_at
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down gracefully."""
         self.recover()
@@ -227,6 +233,7 @@ class Engine:
         """One pass: housekeeping when due, then record outcomes and claim the next jobs in one
         transaction (one commit a pass is what makes the loop fast), then dispatch."""
         now = self._clock()
+        self._s.ticked_at = now
         if now - self._s.last_maintain >= self.config.maintain_every_s or now >= self._s.next_due:
             self._maintain(now)
         changes, batch = Changes(), list(self._s.outcomes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +78,9 @@ class SqliteStore:
         self._q = load_queries()
         self._depth = 0
         self._checkpointer: sqlite3.Connection | None = None
+        self._checkpointing = threading.Lock()
+        """Checkpoints run in worker threads (a cancelled ``to_thread`` keeps running): one at a
+        time, and never while ``close`` closes their connection."""
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -129,9 +133,11 @@ class SqliteStore:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.close()
-        self._conn.close()
+        with self._checkpointing:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
+            self._conn.close()
 
     def defer_checkpoints(self) -> None:
         """Stop this connection checkpointing the WAL inside its commits (a checkpoint syncs
@@ -141,10 +147,11 @@ class SqliteStore:
     def checkpoint(self) -> None:
         """Copy the WAL into the database without blocking writers; safe in another thread."""
         try:
-            if self._checkpointer is None:
-                self._checkpointer = sqlite3.connect(self.path, isolation_level=None,
-                                                     check_same_thread=False)
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            with self._checkpointing:
+                if self._checkpointer is None:
+                    self._checkpointer = sqlite3.connect(self.path, isolation_level=None,
+                                                         check_same_thread=False)
+                self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.DatabaseError as exc:
             raise _translate(exc, self.path) from exc
 
