@@ -8,18 +8,22 @@ import fcntl
 import logging
 import os
 import shutil
-import signal
 import sqlite3
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
 
 from bot import render
-from bot.errors import AlreadyRunning, AppError
+from bot.errors import AlreadyRunning, AppError, ConfigError
 from bot.settings import Settings, engine_config
 from engine.errors import StoreError
+from engine.gateway.config import COMPLETION_TIERS, PROVIDERS, load_table
+from engine.gateway.errors import ModelsFileError
 from engine.loop import Engine
 from engine.model import BackendName
 from engine.store.records import WorkerRow
@@ -29,6 +33,10 @@ from engine.workers.backend import Backend
 from engine.workers.shell import ShellBackend
 from engine.workers.skill import SkillBackend
 from skills import diagnostic
+
+if TYPE_CHECKING:  # the gateway's SDKs and memory's models load only when they are used
+    from bot.memory_wiring import MemoryParts
+    from engine.gateway.router import Gateway
 
 log = logging.getLogger("steward")
 
@@ -144,6 +152,14 @@ def make_backends(shell: ShellBackend) -> dict[BackendName, Backend]:
     return {BackendName.SHELL: shell, BackendName.SKILL: SkillBackend(diagnostic.SKILLS)}
 
 
+def make_memory(settings: Settings, store: SqliteStore) -> MemoryParts:
+    """Memory for the data dir: core memory (seeded when missing), archival memory (LanceDB
+    opens on first use) and working sessions; ``await parts.close()`` when done."""
+    from bot.memory_wiring import open_memory
+
+    return open_memory(settings, store)
+
+
 def seed_workers(store: SqliteStore, backends: dict[BackendName, Backend], now: float) -> None:
     """One ephemeral worker row per backend, so every backend shows in ``worker list``."""
     with store.transaction():
@@ -167,6 +183,34 @@ def build(settings: Settings, *, lock: bool = False) -> App:
         engine = Engine(store, backends, engine_config(settings))
         undo.pop_all()
     return App(settings, store, engine, shell, backends, run_lock)
+
+
+def make_gateway(settings: Settings, store: SqliteStore) -> Gateway | None:
+    """The model gateway over the configured providers, or None when none is configured;
+    a routing table that does not load is a ``ConfigError`` (one line)."""
+    # The provider SDKs take seconds to import: only a process that uses a model pays that.
+    from engine.gateway.providers import Endpoints, connect
+    from engine.gateway.repo import GatewayRepo
+    from engine.gateway.router import Gateway, GatewayConfig
+
+    try:
+        table = load_table(settings.models_file)
+    except ModelsFileError as exc:
+        raise ConfigError(str(exc)) from None
+
+    def secret(value: SecretStr | None) -> str | None:
+        return None if value is None else value.get_secret_value()
+
+    providers = connect(Endpoints(
+        openai_key=secret(settings.openai_api_key), openai_base_url=settings.openai_base_url,
+        anthropic_key=secret(settings.anthropic_api_key),
+        anthropic_base_url=settings.anthropic_base_url,
+        openrouter_key=secret(settings.openrouter_api_key),
+        ollama_base_url=settings.ollama_base_url))
+    if not providers:
+        return None
+    config = GatewayConfig(settings.daily_spend_cap_usd, settings.zone)
+    return Gateway(providers, table, GatewayRepo(store), config)
 
 
 def configure_logging() -> None:
@@ -212,22 +256,11 @@ async def _report(store: SqliteStore, every_s: float) -> None:
 
 
 def serve(app: App) -> None:
-    """``steward run``: run until SIGTERM or SIGINT, then stop gracefully."""
-    asyncio.run(_serve(app))
+    """``steward run``: the engine with the Telegram bot (with a token), the console (on a
+    terminal) or neither, and the health endpoint, until SIGTERM or SIGINT; then a clean stop."""
+    from bot import process  # python-telegram-bot and aiohttp load only for the running process
 
-
-async def _serve(app: App) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stopping, stop, sig, app.settings.grace_seconds)
-    await run(app, stop)
-
-
-def _stopping(stop: asyncio.Event, sig: signal.Signals, grace_s: float) -> None:
-    if not stop.is_set():
-        log.info("%s: stopping; running jobs get up to %g s to finish", sig.name, grace_s)
-    stop.set()
+    process.serve(app)
 
 
 def doctor(settings: Settings) -> list[render.Check]:
@@ -288,8 +321,24 @@ def _check_run(data_dir: Path) -> render.Check:
 
 
 def _check_providers(settings: Settings) -> render.Check:
+    """Which providers are configured, and whether the routing table loads and can reach
+    every completion tier with them."""
+    try:
+        table = load_table(settings.models_file)
+    except ModelsFileError as exc:
+        return render.Check("providers", "fail", str(exc))
     found = settings.providers
+    absent = [p for p in PROVIDERS if p not in found]
+    routing = f"routing table {table.source} loads"
     if not found:
         return render.Check("providers", "warn", "none configured: set OPENAI_API_KEY, "
-                            "ANTHROPIC_API_KEY, OPENROUTER_API_KEY or OLLAMA_BASE_URL")
-    return render.Check("providers", "ok", ", ".join(found))
+                            "ANTHROPIC_API_KEY, OPENROUTER_API_KEY or OLLAMA_BASE_URL; "
+                            + routing)
+    stranded = [t for t in COMPLETION_TIERS
+                if not any(c.provider in found for c in table.candidates(t))]
+    detail = (f"configured: {', '.join(found)}; absent: {', '.join(absent) or 'none'}; "
+              + routing)
+    if stranded:
+        return render.Check("providers", "warn", f"{detail}, but no configured provider "
+                            f"serves tier {', '.join(stranded)}")
+    return render.Check("providers", "ok", detail)

@@ -9,9 +9,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast
 
-from bot import render
+from bot import cli_chat, cli_costs, cli_memory, render
 from bot.app import App, build, configure_logging, doctor, lock_holder, serve
 from bot.cli_kit import (
     BAD_INPUT,
@@ -107,6 +107,9 @@ def build_parser() -> Parser:
         "list", help="list workers")).set_defaults(command="worker list")
     flags(sub.add_parser("doctor", help="check settings, data dir, database and backends")
            ).set_defaults(command="doctor")
+    for register in EXTENSIONS:  # subparsers are Parsers too, so their mistakes exit 2
+        COMMANDS.update(register(cast("argparse._SubParsersAction[argparse.ArgumentParser]",
+                                      sub)))
     return parser
 
 
@@ -318,7 +321,8 @@ def _checks() -> list[render.Check]:
 
 
 EXTENSIONS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
-                            dict[str, Handler]], ...] = ()
+                            dict[str, Handler]], ...] = (cli_memory.register, cli_costs.register,
+                                                         cli_chat.register)
 """Each area's ``register``: it adds its subcommands and returns their handlers."""
 
 COMMANDS: dict[str, Handler] = {

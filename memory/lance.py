@@ -8,15 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import lancedb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from lancedb.index import FTS, IvfSq
 
 from memory.errors import IndexUnavailable
+
+if TYPE_CHECKING:
+    import lancedb
 
 log = logging.getLogger("steward.memory")
 
@@ -49,6 +50,13 @@ class OptimizeReport:
     versions_after: int
     fragments_removed: int
     fragments_added: int
+
+
+async def _connect(folder: Path, refresh: timedelta) -> lancedb.AsyncConnection:
+    # Imported on first use: ``import lancedb`` takes seconds, and most commands never need it.
+    import lancedb
+
+    return await lancedb.connect_async(folder, read_consistency_interval=refresh)
 
 
 def brief(exc: BaseException) -> str:
@@ -114,8 +122,7 @@ class LanceIndex:
         empty. After ``new`` or ``reset`` the caller refills it from SQLite."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._db = await lancedb.connect_async(self.folder,
-                                                   read_consistency_interval=self._refresh)
+            self._db = await _connect(self.folder, self._refresh)
             if TABLE not in await self._table_names():
                 await self.reset()
                 return "new"
@@ -169,8 +176,7 @@ class LanceIndex:
             self.folder.unlink(missing_ok=True)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._db = await lancedb.connect_async(self.folder,
-                                                   read_consistency_interval=self._refresh)
+            self._db = await _connect(self.folder, self._refresh)
         except LANCE_ERRORS as exc:
             raise IndexUnavailable(f"cannot create the memory index at {self.folder}: {exc}"
                                    ) from exc
@@ -181,6 +187,8 @@ class LanceIndex:
         if self._db is None:
             await self._wipe()
         assert self._db is not None  # noqa: S101 - _wipe connects or raises
+        from lancedb.index import FTS
+
         try:
             self._table = await self._db.create_table(TABLE, schema=schema(self.dim),
                                                       mode="overwrite")
@@ -300,6 +308,8 @@ class LanceIndex:
         rows = await self.count()
         if rows < min_rows:
             return False
+        from lancedb.index import IvfSq
+
         # IVF with scalar quantisation: trains in seconds where IVF_PQ takes minutes on two
         # cores, and with ``refine_factor`` its top results are exact.
         config: Any = IvfSq(distance_type="cosine")

@@ -37,6 +37,8 @@ class Sent:
     method: str
     params: dict[str, Any]
     at: float
+    result: dict[str, Any] | None = None
+    """The message the call returned (its ``message_id``), for methods that return one."""
 
 
 @dataclass
@@ -53,6 +55,7 @@ class FakeTelegram:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _recorded: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     port: int = 0
 
@@ -64,7 +67,7 @@ class FakeTelegram:
         app.router.add_route("POST", "/bot{token}/{method}", self._call)
         app.router.add_route("GET", "/bot{token}/{method}", self._call)
         app.router.add_route("GET", "/file/bot{token}/{path:.*}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -133,6 +136,27 @@ class FakeTelegram:
     def sent_by(self, method: str) -> list[Sent]:
         return [s for s in self.sent if s.method == method]
 
+    def texts(self, method: str = "sendMessage") -> list[str]:
+        return [str(s.params.get("text", "")) for s in self.sent_by(method)]
+
+    async def wait_sent(self, method: str, count: int = 1, timeout_s: float = 5.0) -> list[Sent]:
+        """Wait until the bot has called ``method`` at least ``count`` times in all."""
+        async def enough() -> None:
+            while len(self.sent_by(method)) < count:
+                self._recorded.clear()
+                await self._recorded.wait()
+
+        await asyncio.wait_for(enough(), timeout_s)
+        return self.sent_by(method)
+
+    def update(self, kind: str, user_id: int | None, **fields: Any) -> int:
+        """Any other kind of update (an edit, an inline query, a channel post…) from
+        ``user_id`` (None: an update with no user at all)."""
+        body: dict[str, Any] = dict(fields)
+        if user_id is not None:
+            body.setdefault("from", _user(user_id))
+        return self.push({kind: body})
+
     def _message(self, user_id: int, chat_id: int | None, **extra: Any) -> dict[str, Any]:
         chat_type = "private" if chat_id in (None, user_id) else "group"
         return {"message_id": next(self._message_ids), "date": int(time.time()),
@@ -194,14 +218,17 @@ class FakeTelegram:
 
     async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
         self.sent.append(Sent("answerCallbackQuery", params, time.time()))
+        self._recorded.set()
         return True
 
     async def _api_sendChatAction(self, params: dict[str, Any]) -> Any:
         self.sent.append(Sent("sendChatAction", params, time.time()))
+        self._recorded.set()
         return True
 
     async def _api_setMyCommands(self, params: dict[str, Any]) -> Any:
         self.sent.append(Sent("setMyCommands", params, time.time()))
+        self._recorded.set()
         return True
 
     async def _api_deleteWebhook(self, params: dict[str, Any]) -> Any:
@@ -219,7 +246,6 @@ class FakeTelegram:
         return web.Response(body=self.files[file_id])
 
     def _record(self, method: str, params: dict[str, Any], message_id: Any = None) -> Any:
-        self.sent.append(Sent(method, params, time.time()))
         chat_id = params.get("chat_id")
         text = params.get("text") or params.get("caption") or ""
         message: dict[str, Any] = {
@@ -228,6 +254,8 @@ class FakeTelegram:
             "from": {"id": self.bot_id, "is_bot": True, "first_name": "Steward"}, "text": text}
         if "reply_markup" in params:
             message["reply_markup"] = params["reply_markup"]
+        self.sent.append(Sent(method, params, time.time(), message))
+        self._recorded.set()
         return message
 
 

@@ -1,0 +1,199 @@
+"""``steward run`` and ``steward chat`` as running processes, stopped cleanly by SIGTERM/SIGINT.
+
+The engine loop with the Telegram bot, or the console, or neither (a service); the
+notifier; the health endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any, TextIO
+
+from bot.app import App, make_memory, run
+from bot.channel import CONSOLE
+from bot.commands_memory import gateway_spend
+from bot.core import BotCore
+from bot.health import HealthServer
+from bot.memory_wiring import MemoryParts
+from bot.metrics import TICK_SILENCE_S, Vitals
+from bot.notifier import NotifyConfig
+from bot.settings import Settings
+from bot.telegram.config import TelegramConfig
+from engine.model import BackendName
+
+log = logging.getLogger("steward")
+
+QUIET_LOGGERS = ("httpx", "httpcore", "telegram", "apscheduler")
+"""Libraries whose INFO lines would repeat every poll (and httpx's carry the bot token)."""
+
+
+def notify_config(settings: Settings, home: str, owns_home: bool = True) -> NotifyConfig:
+    return NotifyConfig(home=home, zone=settings.zone, quiet=settings.quiet_hours,
+                        owns_home=owns_home)
+
+
+class LazyMemory:
+    """Memory for the data dir, opened on first use: LanceDB and the embedder take seconds to
+    import, which neither the start of the process nor a command without memory should wait
+    for. The imports run in a thread; opening (which touches the store) stays on the loop."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._parts: MemoryParts | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> MemoryParts:
+        async with self._lock:
+            if self._parts is None:
+                await asyncio.to_thread(_import_memory)
+                self._parts = make_memory(self._app.settings, self._app.store)
+        return self._parts
+
+    async def close(self) -> None:
+        if self._parts is not None:
+            await self._parts.close()
+
+
+def _import_memory() -> None:
+    import memory.archival
+    import memory.embeddings  # noqa: F401
+
+
+def make_core(app: App, memory: LazyMemory) -> BotCore:
+    """The bot's shared parts for this app: memory, and the gateway's spend when a model runs."""
+    llm = BackendName.LLM in app.backends
+    spend = gateway_spend(app.store, app.settings.zone) if llm else None
+    return BotCore(app.engine, llm, memory=memory, spend_today=spend)
+
+
+def vitals_of(app: App, core: BotCore) -> Vitals:
+    limit = max(3 * app.settings.tick_seconds, TICK_SILENCE_S)
+    return Vitals(jobs=app.store.count_by_state,
+                  tick_age_s=lambda: core.clock() - app.engine.ticked_at,
+                  tick_limit_s=limit, outbox=core.repo.outbox_counts)
+
+
+def on_signals(stop: asyncio.Event, grace_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stopping, stop, sig, grace_s)
+
+
+def _stopping(stop: asyncio.Event, sig: signal.Signals, grace_s: float) -> None:
+    if not stop.is_set():
+        log.info("%s: stopping; running jobs get up to %g s to finish", sig.name, grace_s)
+    stop.set()
+
+
+async def together(stop: asyncio.Event, *parts: Coroutine[Any, Any, None]) -> None:
+    """Run the parts until all end; the first to fail stops the others, then is raised."""
+    tasks = [asyncio.create_task(p) for p in parts]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        if any(t.exception() for t in done if not t.cancelled()):
+            stop.set()
+    finally:
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result
+
+
+def serve(app: App, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+    """``steward run``: until SIGTERM or SIGINT (or the console's end), then stop gracefully."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    asyncio.run(_serve(app, stdin, stdout))
+
+
+async def _serve(app: App, stdin: TextIO, stdout: TextIO) -> None:
+    stop = asyncio.Event()
+    on_signals(stop, app.settings.grace_seconds)
+    memory = LazyMemory(app)
+    core = make_core(app, memory)
+    vitals = vitals_of(app, core)
+    # The engine's task first: its "started:" is the process's first line.
+    parts = [run(app, stop), _health(vitals, app.settings.metrics_addr, stop),
+             _channel(app, core, vitals, stop, stdin, stdout)]
+    try:
+        await together(stop, *parts)
+    finally:
+        await memory.close()
+
+
+async def _health(vitals: Vitals, addr: str, stop: asyncio.Event) -> None:
+    server = HealthServer(vitals, addr)
+    if await server.start():
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+
+
+def _channel(app: App, core: BotCore, vitals: Vitals, stop: asyncio.Event, stdin: TextIO,
+             stdout: TextIO) -> Coroutine[Any, Any, None]:
+    """Telegram with a token; else the console on a terminal; else nothing (a service)."""
+    settings = app.settings
+    token, owner = settings.telegram_token, settings.trusted_user_id
+    if token is not None and owner is not None:
+        config = TelegramConfig(token.get_secret_value(), owner, settings.telegram_base_url)
+        return _telegram(app, core, vitals, config, stop)
+    if stdin.isatty():
+        return _console(core, notify_config(settings, CONSOLE), stop, stdin, stdout)
+    return _engine_only()
+
+
+async def _console(core: BotCore, notify: NotifyConfig, stop: asyncio.Event, stdin: TextIO,
+                   stdout: TextIO) -> None:
+    from bot.console import run_console
+
+    log.info("no Telegram token: the console channel is on this terminal")
+    await run_console(core, notify, stop, stdin, stdout)
+
+
+async def _engine_only() -> None:
+    log.info("no Telegram token and no terminal: running the engine only")
+
+
+async def _telegram(app: App, core: BotCore, vitals: Vitals, config: TelegramConfig,
+                    stop: asyncio.Event) -> None:
+    from bot.channel import telegram_address
+    from bot.telegram.application import TelegramBot
+
+    home = telegram_address(config.owner_id)
+    bot = TelegramBot(core, config, notify_config(app.settings, home))
+    vitals.poll_age_s, vitals.poll_limit_s = bot.poll.age, config.stall_s
+    vitals.dropped, vitals.repeats = (lambda: bot.gate.drops), (lambda: bot.gate.repeats)
+    vitals.restarts = lambda: bot.watchdog.restarts
+    await bot.run(stop)
+
+
+def chat(app: App, engine_here: bool, stdin: TextIO = sys.stdin,
+         stdout: TextIO = sys.stdout) -> None:
+    """``steward chat``: the console channel; the engine runs here too unless a ``steward run``
+    already runs it (``engine_here`` False), in which case jobs run there."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    asyncio.run(_chat(app, engine_here, stdin, stdout))
+
+
+async def _chat(app: App, engine_here: bool, stdin: TextIO, stdout: TextIO) -> None:
+    from bot.console import run_console
+
+    stop = asyncio.Event()
+    on_signals(stop, app.settings.grace_seconds)
+    memory = LazyMemory(app)
+    core = make_core(app, memory)
+    notify = notify_config(app.settings, CONSOLE, owns_home=engine_here)
+    console = run_console(core, notify, stop, stdin, stdout)
+    try:
+        if engine_here:
+            await together(stop, app.engine.run(stop), console)
+        else:
+            await console
+    finally:
+        await memory.close()
