@@ -59,6 +59,8 @@ class App:
     shell: ShellBackend
     backends: dict[BackendName, Backend]
     lock: RunLock | None = None
+    gateway: Gateway | None = None
+    """Present when a model provider is configured; ``run`` closes its clients at the end."""
 
     def close(self) -> None:
         self.store.close()
@@ -179,10 +181,26 @@ def build(settings: Settings, *, lock: bool = False) -> App:
         undo.callback(store.close)
         shell = make_shell(data_dir)
         backends = make_backends(shell)
+        gateway = make_gateway(settings, store) if settings.providers else None
+        if gateway is not None:
+            backends[BackendName.LLM] = make_llm(settings, gateway)
         seed_workers(store, backends, time.time())
         engine = Engine(store, backends, engine_config(settings))
         undo.pop_all()
-    return App(settings, store, engine, shell, backends, run_lock)
+    return App(settings, store, engine, shell, backends, run_lock, gateway)
+
+
+PERSONA = ("You are Steward, a personal assistant working for one person. Be brief, exact and "
+           "honest about what you did and did not do.")
+
+
+def make_llm(settings: Settings, gateway: Gateway) -> Backend:
+    """The ``llm`` backend on the gateway, budgeting with cl100k_base loaded offline."""
+    from engine.workers.llm import LlmBackend, LlmConfig
+    from engine.workers.llm_tokens import cl100k_counter
+
+    return LlmBackend(gateway, count_tokens=cl100k_counter(),
+                      config=LlmConfig(persona=PERSONA, zone=settings.zone))
 
 
 def make_gateway(settings: Settings, store: SqliteStore) -> Gateway | None:
@@ -238,6 +256,8 @@ async def run(app: App, stop: asyncio.Event, status_every_s: float = 60.0) -> No
         reporter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reporter
+        if app.gateway is not None:
+            await app.gateway.aclose()
     log.info("stopped")
 
 

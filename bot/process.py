@@ -197,3 +197,5 @@ async def _chat(app: App, engine_here: bool, stdin: TextIO, stdout: TextIO) -> N
             await console
     finally:
         await memory.close()
+        if app.gateway is not None:
+            await app.gateway.aclose()
