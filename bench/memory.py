@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from engine.store.sqlite import SqliteStore
 from memory.archival import ArchivalMemory
 from memory.embeddings import OnnxMiniLM, Vectors
+from memory.ranking import RankingConfig, Weights
 from memory.records import NewMemory
 
 SEED = 20_251_124
@@ -404,11 +406,17 @@ async def quality(embedder: OnnxMiniLM, folder: Path, figures: dict[str, float |
     vector = evaluate(queries, await rank_baseline(memory, queries, "vector"), ids, stale)
     text = evaluate(queries, await rank_baseline(memory, queries, "text"), ids, stale)
     hybrid = evaluate(queries, await rank_hybrid(memory, queries), ids, stale)
+    forget_recalls(folder / "steward.db")
+    memory.config = dataclasses.replace(memory.config, ranking=RankingConfig(
+        weights=Weights(lexical=0.0)))
+    design = evaluate(queries, await rank_hybrid(memory, queries), ids, stale)
     figures.update(recall_at_5=hybrid.recall_at_5, mrr_at_10=hybrid.mrr_at_10,
                    hit_at_1=hybrid.hit_at_1, superseded_wins=hybrid.superseded_wins,
                    recall_at_5_vector_only=vector.recall_at_5,
                    recall_at_5_fts_only=text.recall_at_5,
                    mrr_at_10_vector_only=vector.mrr_at_10, mrr_at_10_fts_only=text.mrr_at_10,
+                   recall_at_5_no_lexical=design.recall_at_5,
+                   mrr_at_10_no_lexical=design.mrr_at_10,
                    auto_supersede_ok=built.auto_ok / built.auto_total,
                    writer_per_s=(len(targets) + len(noise)) / built.write_s)
     kinds = ", ".join(f"{k} {v:.3f}" for k, v in hybrid.by_kind.items())
@@ -421,7 +429,9 @@ async def quality(embedder: OnnxMiniLM, folder: Path, figures: dict[str, float |
     notes.append("full-text-only by kind: " + ", ".join(
         f"{k} {v:.3f}" for k, v in text.by_kind.items()))
     notes.append(f"writer outcomes: {dict(built.outcomes)}; automatic supersessions "
-                 f"{built.auto_ok}/{built.auto_total}")
+                 f"{built.auto_ok}/{built.auto_total} (the other 'superseded' are distractors "
+                 "whose template gave one subject a second value, e.g. a team's meeting day: "
+                 "the later one is an update)")
     return built, noise
 
 
@@ -483,6 +493,8 @@ TABLE: list[tuple[str, str, str]] = [
     ("recall_at_5_fts_only", "baseline recall@5, full text only", "—"),
     ("mrr_at_10_vector_only", "baseline MRR@10, vector only", "—"),
     ("mrr_at_10_fts_only", "baseline MRR@10, full text only", "—"),
+    ("recall_at_5_no_lexical", "ablation recall@5, DESIGN's four weights only", "—"),
+    ("mrr_at_10_no_lexical", "ablation MRR@10, DESIGN's four weights only", "—"),
     ("p50_ms_10k", "recall latency p50 at 10k (ms)", "—"),
     ("p95_ms_10k", "recall latency p95 at 10k (ms)", f"≤ {TARGET_P95_10K_MS:.0f}"),
     ("p50_ms_100k", "recall latency p50 at 100k (ms)", "—"),
