@@ -21,18 +21,21 @@ from engine.gateway.messages import (
 )
 from engine.gateway.providers.base import (
     Reply,
-    api_detail,
+    SdkErrors,
     malformed,
-    status_error,
-    timed_out,
     tool_call,
-    unreachable,
+    translated,
 )
 
 EPHEMERAL = {"type": "ephemeral"}
 STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end_turn", "tool_use": "tool_use", "max_tokens": "max_tokens",
     "stop_sequence": "stop_sequence", "refusal": "refusal"}
+
+
+ERRORS = SdkErrors(anthropic.APIStatusError, anthropic.APITimeoutError,
+                   anthropic.APIConnectionError)
+"""How anthropic fails, for ``translated``."""
 
 
 class AnthropicProvider:
@@ -61,19 +64,9 @@ class AnthropicProvider:
             options["tools"] = encode_tools(request)
         if request.temperature is not None:
             options["extra_body"] = {"temperature": request.temperature}
-        try:
-            raw = await self._client.messages.create(
+        raw = await translated(ERRORS, self._client.messages.create(
                 model=model, max_tokens=request.max_tokens, messages=encode_messages(request),
-                timeout=timeout_s, **options)
-        except anthropic.APIStatusError as exc:
-            detail = api_detail(exc.body, exc.message)
-            raise status_error(exc.status_code, exc.response.headers, detail) from None
-        except anthropic.APITimeoutError:
-            raise timed_out(timeout_s) from None
-        except anthropic.APIConnectionError as exc:
-            raise unreachable(str(exc.__cause__ or exc)) from None
-        except json.JSONDecodeError as exc:
-            raise malformed(f"not JSON ({exc.msg})") from None
+                timeout=timeout_s, **options), timeout_s)
         return decode(raw)
 
     async def close(self) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from engine.gateway.breaker import parse_retry_after
 from engine.gateway.errors import (
@@ -41,6 +41,35 @@ class Provider(Protocol):
     async def complete(self, model: str, request: Request, timeout_s: float) -> Reply: ...
 
     async def close(self) -> None: ...
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SdkErrors:
+    """An official SDK's error classes; the openai and anthropic SDKs share the same shapes."""
+
+    status: type[Exception]
+    timeout: type[Exception]
+    connection: type[Exception]
+
+
+async def translated(errors: SdkErrors, call: Awaitable[T], timeout_s: float) -> T:
+    """Await an SDK call, turning its failures into the gateway's errors (one place for both
+    providers: a status, a timeout, a dropped connection, a body that is not JSON)."""
+    try:
+        return await call
+    except errors.status as exc:
+        status: Any = exc
+        detail = api_detail(status.body, status.message)
+        raise status_error(status.status_code, status.response.headers, detail) from None
+    except errors.timeout:
+        raise timed_out(timeout_s) from None
+    except errors.connection as exc:
+        raise unreachable(str(exc.__cause__ or exc)) from None
+    except json.JSONDecodeError as exc:
+        raise malformed(f"not JSON ({exc.msg})") from None
 
 
 def status_error(status: int, headers: Mapping[str, str], detail: str) -> ProviderError:

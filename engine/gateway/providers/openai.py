@@ -22,12 +22,10 @@ from engine.gateway.messages import (
 )
 from engine.gateway.providers.base import (
     Reply,
-    api_detail,
+    SdkErrors,
     malformed,
-    status_error,
-    timed_out,
     tool_call,
-    unreachable,
+    translated,
 )
 
 STOP_REASONS: dict[str, StopReason] = {
@@ -36,6 +34,11 @@ STOP_REASONS: dict[str, StopReason] = {
 
 ERROR_PREFIX = "Error: "
 """Chat Completions has no error flag on a tool result: the content says it instead."""
+
+
+ERRORS = SdkErrors(openai.APIStatusError, openai.APITimeoutError,
+                   openai.APIConnectionError)
+"""How openai fails, for ``translated``."""
 
 
 class OpenAIProvider:
@@ -65,18 +68,9 @@ class OpenAIProvider:
             options["tools"] = encode_tools(request)
         if request.temperature is not None:
             options["temperature"] = request.temperature
-        try:
-            raw = await self._client.chat.completions.create(
-                model=model, messages=encode_messages(request), timeout=timeout_s, **options)
-        except openai.APIStatusError as exc:
-            detail = api_detail(exc.body, exc.message)
-            raise status_error(exc.status_code, exc.response.headers, detail) from None
-        except openai.APITimeoutError:
-            raise timed_out(timeout_s) from None
-        except openai.APIConnectionError as exc:
-            raise unreachable(str(exc.__cause__ or exc)) from None
-        except json.JSONDecodeError as exc:
-            raise malformed(f"not JSON ({exc.msg})") from None
+        call = self._client.chat.completions.create(
+            model=model, messages=encode_messages(request), timeout=timeout_s, **options)
+        raw = await translated(ERRORS, call, timeout_s)
         return decode(raw)
 
     async def close(self) -> None:
