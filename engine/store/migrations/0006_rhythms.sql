@@ -1,0 +1,1 @@
+-- Migration 0006_rhythms: placeholder, filled in by the helper that owns it (comment-only is valid).

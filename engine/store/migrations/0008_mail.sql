@@ -1,0 +1,1 @@
+-- Migration 0008_mail: placeholder, filled in by the helper that owns it (comment-only is valid).

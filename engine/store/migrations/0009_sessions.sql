@@ -1,0 +1,1 @@
+-- Migration 0009_sessions: placeholder, filled in by the helper that owns it (comment-only is valid).

@@ -1,0 +1,1 @@
+-- Migration 0011_skills: placeholder, filled in by the helper that owns it (comment-only is valid).
