@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     metrics_addr: str = _var("STEWARD_METRICS_ADDR", "127.0.0.1:9464")
     models_file: Path | None = _var("STEWARD_MODELS_FILE")
     grace_seconds: float = _var("STEWARD_GRACE_SECONDS", 30.0, ge=0)
+    retry_delays: Annotated[tuple[float, ...], NoDecode] = _var(
+        "STEWARD_RETRY_DELAYS", (120.0, 600.0, 1800.0))
+    """Backoff before the 1st, 2nd, 3rd… retry of a transient failure, in seconds."""
     openai_api_key: SecretStr | None = _var("OPENAI_API_KEY")
     openai_base_url: str | None = _var("OPENAI_BASE_URL")
     anthropic_api_key: SecretStr | None = _var("ANTHROPIC_API_KEY")
@@ -84,6 +87,19 @@ class Settings(BaseSettings):
     @classmethod
     def _quiet(cls, value: object) -> object:
         return QuietHours.parse(value) if isinstance(value, str) else value
+
+    @field_validator("retry_delays", mode="before")
+    @classmethod
+    def _delays(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            delays = tuple(float(part) for part in value.split(","))
+        except ValueError:
+            raise ValueError("must be seconds separated by commas, e.g. 120,600,1800") from None
+        if not delays or any(not 0 <= d <= 86400 for d in delays):
+            raise ValueError("each delay must be from 0 to 86400 seconds")
+        return delays
 
     @field_validator("metrics_addr")
     @classmethod
@@ -171,4 +187,5 @@ def engine_config(settings: Settings) -> EngineConfig:
     """The engine's part of the settings."""
     return EngineConfig(
         data_dir=settings.data_dir, slots=settings.slots, tick_s=settings.tick_seconds,
-        stuck_s=settings.stuck_minutes * 60, grace_s=settings.grace_seconds)
+        stuck_s=settings.stuck_minutes * 60, grace_s=settings.grace_seconds,
+        retry_delays_s=settings.retry_delays)

@@ -86,6 +86,10 @@ def test_dotenv_is_read_and_unrelated_lines_ignored(clean_env: Path) -> None:
     ("STEWARD_TRUSTED_USER_ID", "me", "STEWARD_TRUSTED_USER_ID: must be a whole number (got me)"),
     ("STEWARD_TELEGRAM_BASE_URL", "api.telegram.org",
      "STEWARD_TELEGRAM_BASE_URL: must be an http:// or https:// URL (got api.telegram.org)"),
+    ("STEWARD_RETRY_DELAYS", "2,soon",
+     "STEWARD_RETRY_DELAYS: must be seconds separated by commas, e.g. 120,600,1800 (got 2,soon)"),
+    ("STEWARD_RETRY_DELAYS", "5,-1",
+     "STEWARD_RETRY_DELAYS: each delay must be from 0 to 86400 seconds (got 5,-1)"),
     ("OPENAI_BASE_URL", "ftp://x", "OPENAI_BASE_URL: must be an http:// or https:// URL "
      "(got ftp://x)"),
 ])
@@ -133,3 +137,9 @@ def test_secrets_never_shown(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert CANARY not in str(caught.value)
+
+
+def test_retry_delays_reach_the_engine(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert engine_config(load_settings()).retry_delays_s == (120, 600, 1800)
+    monkeypatch.setenv("STEWARD_RETRY_DELAYS", "1, 2.5,30")
+    assert engine_config(load_settings()).retry_delays_s == (1, 2.5, 30)
