@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -13,30 +14,43 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from pydantic import SecretStr
 
 from bot import render
 from bot.errors import AlreadyRunning, AppError, ConfigError
+from bot.mail_wiring import install_mail
+from bot.memory_wiring import LazyMemory, MemoryParts
+from bot.models import LazyLlm
+from bot.rhythms_wiring import Rhythms
+from bot.rhythms_wiring import install as install_rhythms
 from bot.settings import Settings, engine_config
+from engine.cards import Cards
 from engine.errors import StoreError
 from engine.gateway.config import COMPLETION_TIERS, PROVIDERS, load_table
 from engine.gateway.errors import ModelsFileError
+from engine.judgment_gate import JudgmentGate
 from engine.loop import Engine
 from engine.model import BackendName
-from engine.store.records import WorkerRow
+from engine.rules.judgment import GATE_SKILL
+from engine.selfheal import SelfHealer
+from engine.signals import Fail
 from engine.store.sql import load_migrations
 from engine.store.sqlite import SqliteStore
 from engine.workers.backend import Backend
+from engine.workers.coding_agent import agent_backends
+from engine.workers.sessions import SessionRepo, WorkerConfig
 from engine.workers.shell import ShellBackend
 from engine.workers.skill import SkillBackend
+from security.redaction import RedactingFilter, register_secrets
 from skills import diagnostic
 
 if TYPE_CHECKING:  # the gateway's SDKs and memory's models load only when they are used
-    from bot.memory_wiring import MemoryParts
     from engine.gateway.router import Gateway
+    from rhythms.rhythm import Rhythm
 
 log = logging.getLogger("steward")
 
@@ -59,8 +73,18 @@ class App:
     shell: ShellBackend
     backends: dict[BackendName, Backend]
     lock: RunLock | None = None
-    gateway: Gateway | None = None
-    """Present when a model provider is configured; ``run`` closes its clients at the end."""
+    llm: LazyLlm | None = None
+    """The ``llm`` backend when a model provider is configured, built on its first job (or
+    when ``steward run`` warms it); ``run`` closes its clients at the end."""
+    memory: LazyMemory | None = None
+    """Memory, opened on first use; whoever runs the loop awaits ``memory.close()``."""
+    rhythms: Rhythms | None = None
+    """The rhythms: their skills are registered; ``steward run`` runs their scheduler."""
+
+    @property
+    def gateway(self) -> Gateway | None:
+        """The model gateway, once the ``llm`` backend has been built."""
+        return self.llm.gateway if self.llm is not None else None
 
     def close(self) -> None:
         self.store.close()
@@ -149,9 +173,15 @@ def make_shell(data_dir: Path) -> ShellBackend:
     return ShellBackend(workspace=workspace)
 
 
-def make_backends(shell: ShellBackend) -> dict[BackendName, Backend]:
-    """The backends this process runs: shell commands and the built-in skills."""
-    return {BackendName.SHELL: shell, BackendName.SKILL: SkillBackend(diagnostic.SKILLS)}
+def make_backends(shell: ShellBackend, store: SqliteStore | None = None
+                  ) -> dict[BackendName, Backend]:
+    """The backends this process runs: shell commands, the built-in skills and, with the store
+    that keeps their sessions, the coding agents (``claude``/``codex`` on PATH)."""
+    backends: dict[BackendName, Backend] = {BackendName.SHELL: shell,
+                                            BackendName.SKILL: SkillBackend(diagnostic.SKILLS)}
+    if store is not None:
+        backends.update(agent_backends(SessionRepo(store), shell.workspace, time.time))
+    return backends
 
 
 def make_memory(settings: Settings, store: SqliteStore) -> MemoryParts:
@@ -163,14 +193,17 @@ def make_memory(settings: Settings, store: SqliteStore) -> MemoryParts:
 
 
 def seed_workers(store: SqliteStore, backends: dict[BackendName, Backend], now: float) -> None:
-    """One ephemeral worker row per backend, so every backend shows in ``worker list``."""
+    """One ephemeral worker row per backend, so every backend shows in ``worker list``; a row
+    the owner configured (``steward worker add``) is left as it is."""
+    repo = SessionRepo(store)
     with store.transaction():
         for name in backends:
-            store.upsert_worker(WorkerRow(name=name.value, backend=name.value), now)
+            repo.add_worker(WorkerConfig(name.value, name.value), now)
 
 
 def build(settings: Settings, *, lock: bool = False) -> App:
     """Open the store in the data dir and wire the engine; ``lock`` for ``steward run`` only."""
+    register_secrets(settings.secret_values())
     data_dir = settings.data_dir
     prepare_data_dir(data_dir)
     with contextlib.ExitStack() as undo:
@@ -180,27 +213,68 @@ def build(settings: Settings, *, lock: bool = False) -> App:
         store = SqliteStore.open(data_dir / DB_FILE)
         undo.callback(store.close)
         shell = make_shell(data_dir)
-        backends = make_backends(shell)
-        gateway = make_gateway(settings, store) if settings.providers else None
-        if gateway is not None:
-            backends[BackendName.LLM] = make_llm(settings, gateway)
+        backends = make_backends(shell, store)
+        memory = LazyMemory(settings, store)
+        llm = make_llm(settings, store, memory) if settings.providers else None
+        if llm is not None:
+            backends[BackendName.LLM] = llm
+        install_judgment_gate(store, backends, llm)
         seed_workers(store, backends, time.time())
         engine = Engine(store, backends, engine_config(settings))
+        install_mail(settings, backends, engine)
+        rhythms = install_rhythms(settings, store, backends, engine, memory, llm,
+                                  extra=ops_rhythms(settings, backends))
         undo.pop_all()
-    return App(settings, store, engine, shell, backends, run_lock, gateway)
+    return App(settings, store, engine, shell, backends, run_lock, llm, memory, rhythms)
+
+
+def ops_rhythms(settings: Settings, backends: dict[BackendName, Backend]) -> list[Rhythm]:
+    """The nightly backup and weekly restore drill, with their skills registered."""
+    from bot.cli_ops import install_ops  # it builds on this module's names
+
+    return install_ops(settings, backends)
+
+
+def install_judgment_gate(store: SqliteStore, backends: dict[BackendName, Backend],
+                          llm: LazyLlm | None) -> None:
+    """The judgment layer's model gate, as the ``judge`` skill on the cheap tier; with no
+    model (or none that connects) every undecided background result goes to the digest."""
+    skill = backends.get(BackendName.SKILL)
+    if not isinstance(skill, SkillBackend):
+        return
+
+    async def connect() -> Gateway | None:
+        if llm is None:
+            return None
+        await llm.ready()
+        return llm.gateway
+
+    skill.register(GATE_SKILL, JudgmentGate(store, connect=connect))
 
 
 PERSONA = ("You are Steward, a personal assistant working for one person. Be brief, exact and "
            "honest about what you did and did not do.")
 
 
-def make_llm(settings: Settings, gateway: Gateway) -> Backend:
-    """The ``llm`` backend on the gateway, budgeting with cl100k_base loaded offline."""
-    from engine.workers.llm import LlmBackend, LlmConfig
-    from engine.workers.llm_tokens import cl100k_counter
+def make_llm(settings: Settings, store: SqliteStore, memory: LazyMemory | None = None
+             ) -> LazyLlm:
+    """The ``llm`` backend on the gateway, built on its first job (the provider SDKs take
+    seconds to import); the routing table is checked now, so a bad one stops the start.
+    With ``memory``, every session gets core memory and recall, and the memory tools."""
+    try:
+        load_table(settings.models_file)
+    except ModelsFileError as exc:
+        raise ConfigError(str(exc)) from None
 
-    return LlmBackend(gateway, count_tokens=cl100k_counter(),
-                      config=LlmConfig(persona=PERSONA, zone=settings.zone))
+    def backend(gateway: Gateway) -> Backend:
+        from engine.workers.llm import LlmBackend, LlmConfig
+        from engine.workers.llm_tokens import cl100k_counter
+
+        tools = memory.llm_tools() if memory is not None else ()
+        return LlmBackend(gateway, tools, context=memory, count_tokens=cl100k_counter(),
+                          config=LlmConfig(persona=PERSONA, zone=settings.zone))
+
+    return LazyLlm(lambda: make_gateway(settings, store), backend)
 
 
 def make_gateway(settings: Settings, store: SqliteStore) -> Gateway | None:
@@ -231,14 +305,36 @@ def make_gateway(settings: Settings, store: SqliteStore) -> Gateway | None:
     return Gateway(providers, table, GatewayRepo(store), config)
 
 
-def configure_logging() -> None:
-    """Plain readable lines on stderr, for ``steward run``."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+class JsonLines(logging.Formatter):
+    """One JSON object a line (time, level, logger, message, traceback) for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created, UTC)
+        entry = {"ts": at.isoformat(timespec="milliseconds"), "level": record.levelname.lower(),
+                 "logger": record.name, "msg": record.getMessage()}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(log_format: str = "auto", stream: TextIO | None = None) -> None:
+    """Lines on stderr for ``steward run``, with secrets redacted: readable on a terminal,
+    JSON lines otherwise (``auto``), or as ``STEWARD_LOG_FORMAT`` says; the libraries'
+    warnings (root logger) go through the same redacting handler."""
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
+    as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
+    handler.setFormatter(JsonLines() if as_json else logging.Formatter(
+        "%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger("steward")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     root.propagate = False
+    if not logging.getLogger().handlers:
+        logging.getLogger().addHandler(handler)
 
 
 async def run(app: App, stop: asyncio.Event, status_every_s: float = 60.0) -> None:
@@ -250,15 +346,31 @@ async def run(app: App, stop: asyncio.Event, status_every_s: float = 60.0) -> No
     if swept:
         log.info("removed %d stale shell run folder(s)", swept)
     reporter = asyncio.create_task(_report(app.store, status_every_s))
+    healer = asyncio.create_task(make_healer(app).run(stop))
     try:
         await app.engine.run(stop)
     finally:
-        reporter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reporter
-        if app.gateway is not None:
-            await app.gateway.aclose()
+        for task in (reporter, healer):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if app.llm is not None:
+            await app.llm.aclose()
     log.info("stopped")
+
+
+def make_healer(app: App) -> SelfHealer:
+    """Self-heal and incident cards; diagnoses use the gateway, built when first needed."""
+    async def gateway() -> Gateway | None:
+        if app.llm is None:
+            return None
+        try:
+            await app.llm.ready()
+        except Fail:  # no provider connects: nothing to diagnose with
+            return None
+        return app.llm.gateway
+
+    return SelfHealer(app.store, gateway, app.engine.retry, Cards(app.store, time.time))
 
 
 async def _report(store: SqliteStore, every_s: float) -> None:
@@ -294,6 +406,9 @@ def doctor(settings: Settings) -> list[render.Check]:
     checks += _check_store(data_dir / DB_FILE)
     checks += [_check_disk(data_dir), _check_backends(data_dir), _check_run(data_dir),
                _check_providers(settings)]
+    from bot import doctor_checks  # httpx, LanceDB and onnxruntime: only the doctor pays
+
+    checks += doctor_checks.checks(settings)
     return checks
 
 

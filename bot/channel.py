@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot import markup
+from security.redaction import redact
 
 CONSOLE = "console"
 TELEGRAM = "telegram"
@@ -68,7 +69,8 @@ def kind_of(address: str) -> str:
 
 class Channel(Protocol):
     """Sends to one kind of address. Every method raises a ``bot.errors.ChannelError`` kind
-    when delivery fails, so the notifier can decide what to do without knowing the channel."""
+    when delivery fails, so the notifier can decide what to do without knowing the channel.
+    Implementations pass every text and caption through ``security.redaction.redact``."""
 
     kind: str
     limit: int
@@ -95,8 +97,9 @@ class Channel(Protocol):
 
 async def send_long(channel: Channel, address: str, text: str,
                     buttons: Keyboard = ()) -> MessageRef:
-    """Send HTML of any length in safe parts; the buttons go under the last part."""
-    *head, last = markup.split(text, channel.limit)
+    """Send HTML of any length in safe parts; the buttons go under the last part. Redacted
+    before it is split, so no secret is cut in two and slips through."""
+    *head, last = markup.split(redact(text), channel.limit)
     for part in head:
         await channel.send(address, part)
     return await channel.send(address, last, buttons)

@@ -1,18 +1,21 @@
-"""Chat with the assistant: the owner's text becomes an ``llm`` job answered through the outbox."""
+"""Chat with the assistant: the owner's text becomes an ``llm`` job answered through the outbox,
+with the conversation so far, memory (added by the backend) and the memory tools."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bot.channel import Channel
-from bot.commands import Reply, Request
+from bot.chat_history import CHAT_NAME, ChatHistory, Exchange, messages
+from bot.commands import Command, Reply, Request
 from bot.errors import ChannelError
 from bot.notify_rules import request_key
 from engine.loop import Engine
-from engine.model import BackendName, JobSpec, Origin, Trust
+from engine.model import JSON, BackendName, JobSpec, Origin, Trust
+from engine.store.base import Store
 
 log = logging.getLogger("steward.bot")
 
@@ -23,11 +26,21 @@ NO_MODEL = ("No model provider is configured, so I can't answer that yet. Set "
 TYPING_EVERY_S = 4.0
 """Telegram shows "typing…" for about 5 s: refreshed a little sooner while the job runs."""
 CHAT_PRIORITY = 1
+CHAT_SKILLS = ("core_edit", "recall", "remember")
+"""The memory tools a chat job may call; the composition root registers them with the ``llm``
+backend whenever it builds one (``bot.app.make_llm``)."""
 
 
-def ask_spec(text: str, request: Request, *, priority: int, name: str) -> JobSpec:
-    """The ``llm`` job that answers the owner's ``text``, back to where it was asked."""
-    return JobSpec(BackendName.LLM, {"prompt": text}, priority=priority, origin=Origin.OWNER,
+def ask_spec(text: str, request: Request, *, priority: int, name: str,
+             history: Sequence[Exchange] = (), skills: Sequence[str] = ()) -> JobSpec:
+    """The ``llm`` job that answers the owner's ``text``, back to where it was asked, after
+    the ``history`` of the conversation, with ``skills`` (tools) it may call."""
+    payload: dict[str, JSON] = {"prompt": text}
+    if history:
+        payload = {"messages": list(messages(history, text))}
+    if skills:
+        payload["skills"] = list(skills)
+    return JobSpec(BackendName.LLM, payload, priority=priority, origin=Origin.OWNER,
                    trust=Trust.COMMAND, idempotency_key=request_key(*_split(request.key)),
                    name=name, reply_to=request.address)
 
@@ -49,13 +62,16 @@ class Chat:
         self._on_done = on_done
         self._every_s = typing_every_s
         self._tasks: set[asyncio.Task[None]] = set()
+        self._history = ChatHistory(engine.store)
 
     async def ask(self, request: Request) -> Reply | None:
         """Submit and return at once (None: the answer comes through the outbox)."""
         if not self._llm:
             return Reply(NO_MODEL)
+        history = await self._history.recent(request.address)
         job_id = self._engine.submit(ask_spec(request.text, request, priority=CHAT_PRIORITY,
-                                              name="chat"))
+                                              name=CHAT_NAME, history=history,
+                                              skills=CHAT_SKILLS))
         task = asyncio.create_task(self._typing(request.address, job_id),
                                    name=f"typing-{job_id}")
         self._tasks.add(task)
@@ -88,3 +104,15 @@ def _settle(done: asyncio.Future[object]) -> None:
     """The waiter's outcome is read from the store; its exception is expected, not lost."""
     if not done.cancelled():
         done.exception()
+
+
+def chat_commands(store: Store) -> list[Command]:
+    """``/new``: start a fresh conversation (what memory kept stays)."""
+    history = ChatHistory(store)
+
+    async def new(request: Request, args: str) -> Reply:
+        history.start_over(request.address)
+        return Reply("Starting a fresh conversation: I won't carry the earlier messages "
+                     "into my answers. What I remember stays (/recall, /core).")
+
+    return [Command("new", "/new", "start a fresh conversation", new)]

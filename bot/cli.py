@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn, cast
 
-from bot import cli_chat, cli_costs, cli_memory, render
+from bot import cli_chat, cli_costs, cli_memory, cli_ops, cli_rhythms, cli_workers, render
 from bot.app import App, build, configure_logging, doctor, lock_holder, serve
 from bot.cli_kit import (
     BAD_INPUT,
@@ -102,9 +102,6 @@ def build_parser() -> Parser:
         "run", help="enqueue a YAML or JSON pipeline; prints the job ids")
     prun.add_argument("file", type=Path, metavar="FILE")
     flags(prun, wait=True).set_defaults(command="pipeline run")
-    worker = sub.add_parser("worker", help="the configured workers")
-    flags(worker.add_subparsers(dest="action", metavar="ACTION", required=True).add_parser(
-        "list", help="list workers")).set_defaults(command="worker list")
     flags(sub.add_parser("doctor", help="check settings, data dir, database and backends")
            ).set_defaults(command="doctor")
     for register in EXTENSIONS:  # subparsers are Parsers too, so their mistakes exit 2
@@ -152,7 +149,7 @@ def _submit_parser(p: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     app = build(load_settings(), lock=True)
-    configure_logging()
+    configure_logging(app.settings.log_format)
     try:
         serve(app)
     finally:
@@ -272,14 +269,6 @@ def _job_retry(args: argparse.Namespace) -> int:
     return OK
 
 
-def _worker_list(args: argparse.Namespace) -> int:
-    with opened() as app:
-        workers = app.store.list_workers()
-    emit(args, [render.worker_json(w, n) for w, n in workers],
-          lambda: render.workers_table(workers, width()))
-    return OK
-
-
 def _enqueue(app: App, path: Path) -> tuple[dict[str, int], str]:
     """Load, check and store a pipeline; returns its job ids and the key of the answer."""
     graph = load_file(path)
@@ -322,7 +311,9 @@ def _checks() -> list[render.Check]:
 
 EXTENSIONS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
                             dict[str, Handler]], ...] = (cli_memory.register, cli_costs.register,
-                                                         cli_chat.register)
+                                                         cli_chat.register, cli_ops.register,
+                                                         cli_workers.register,
+                                                         cli_rhythms.register)
 """Each area's ``register``: it adds its subcommands and returns their handlers."""
 
 COMMANDS: dict[str, Handler] = {
@@ -333,6 +324,5 @@ COMMANDS: dict[str, Handler] = {
     "job cancel": _job_cancel,
     "job retry": _job_retry,
     "pipeline run": _pipeline_run,
-    "worker list": _worker_list,
     "doctor": _doctor,
 }

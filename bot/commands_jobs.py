@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 
-from bot import render_chat
+from bot import render, render_chat, status_view
 from bot.cards_view import keyboard, settled
 from bot.channel import MessageRef
 from bot.chat import NO_MODEL, ask_spec
@@ -15,12 +16,11 @@ from bot.repo import BotRepo
 from engine.cards import Cards
 from engine.errors import EngineError, JobNotFound
 from engine.loop import Engine
-from engine.model import Job, JobState
+from engine.model import JobState
 from engine.rules.transitions import Event, can
+from engine.workers.sessions import SessionRepo
 
 JOBS_SHOWN = 10
-FAILURES_SHOWN = 3
-FAILURE_WINDOW_S = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ class JobDesk:
     llm: bool
     clock: Callable[[], float]
     poll_age: Callable[[], float | None] = lambda: None
+    zone: tzinfo = UTC
+    """The owner's time zone: where "today" begins for the notify rate."""
 
 
 def job_commands(desk: JobDesk) -> list[Command]:
@@ -55,21 +57,12 @@ class _JobCommands:
         self._store = desk.engine.store
 
     async def status(self, request: Request, args: str) -> Reply:
-        now = self._d.clock()
-        counts = self._d.repo.outbox_counts()
-        view = render_chat.StatusView(
-            counts=self._store.count_by_state(),
-            running=self._store.list_jobs(5, "created", JobState.RUNNING.value),
-            failures=self._failures(now), open_cards=len(self._d.cards.pending()),
-            outbox_pending=counts.pending, outbox_given_up=counts.given_up,
-            poll_age_s=self._d.poll_age(), now=now)
-        return Reply(render_chat.status(view))
-
-    def _failures(self, now: float) -> list[Job]:
-        found = [j for state in (JobState.FAILED, JobState.DEAD)
-                 for j in self._store.list_jobs(FAILURES_SHOWN, "created", state.value)]
-        recent = [j for j in found if now - (j.finished_at or 0.0) < FAILURE_WINDOW_S]
-        return sorted(recent, key=lambda j: -j.id)[:FAILURES_SHOWN]
+        """The same picture as ``steward status`` (``bot.status_view``), as Telegram HTML."""
+        engine = self._d.engine
+        picture = status_view.gather(self._store, self._d.clock(), self._d.zone,
+                                     engine.config.data_dir, admission=engine.admission.status(),
+                                     poll_age_s=self._d.poll_age())
+        return Reply(status_view.render(picture, html=True))
 
     async def jobs(self, request: Request, args: str) -> Reply:
         state = args.strip().lower().replace(" ", "_") or None
@@ -128,7 +121,7 @@ class _JobCommands:
         return Reply(f"Job {job_id} will run again.")
 
     async def workers(self, request: Request, args: str) -> Reply:
-        return Reply(render_chat.workers(self._store.list_workers()))
+        return Reply(render.workers_html(SessionRepo(self._store).overview()))
 
     async def card(self, request: Request, args: str) -> Reply:
         card_id = job_id_arg(args)

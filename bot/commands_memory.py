@@ -1,4 +1,4 @@
-"""Commands about memory (/remember /recall /forget /core) and /costs, /rhythms, /briefing."""
+"""Commands about memory (/remember /recall /forget /core) and /costs."""
 
 from __future__ import annotations
 
@@ -17,9 +17,6 @@ if TYPE_CHECKING:
     from engine.store.base import Store
 
 NO_MEMORY = ("Memory is not set up in this build, so I can't keep or look up memories yet.")
-NO_RHYTHMS = ("Rhythms (my scheduled routines) arrive with a later update; nothing is "
-              "scheduled yet, so there is nothing to list, pause or resume.")
-NO_BRIEFING = ("Briefings arrive with a later update; there is nothing to brief on yet.")
 NO_COSTS = ("No model provider is configured, so nothing has been spent on models.")
 RECALL_SHOWN = 8
 REMEMBERED = {"added": "Remembered", "duplicate": "I already knew that",
@@ -43,23 +40,11 @@ def memory_commands(memory: MemorySource | None) -> list[Command]:
 
 
 def later_commands(spend_today: Callable[[], Awaitable[str]] | None) -> list[Command]:
-    """Commands whose subject arrives later: an honest answer, never made-up data."""
-    async def rhythms(request: Request, args: str) -> Reply:
-        return Reply(NO_RHYTHMS)
-
-    async def briefing(request: Request, args: str) -> Reply:
-        return Reply(NO_BRIEFING)
-
+    """/costs: what models cost today (the rhythms' commands are in ``commands_rhythms``)."""
     async def costs(request: Request, args: str) -> Reply:
         return Reply(await spend_today() if spend_today is not None else NO_COSTS)
 
-    return [
-        Command("costs", "/costs", "what models cost today", costs),
-        Command("rhythms", "/rhythms", "scheduled routines", rhythms),
-        Command("pause", "/pause NAME", "pause a routine", rhythms),
-        Command("resume", "/resume NAME", "resume a routine", rhythms),
-        Command("briefing", "/briefing", "a briefing now", briefing),
-    ]
+    return [Command("costs", "/costs", "what models cost today", costs)]
 
 
 class _Memory:

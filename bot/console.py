@@ -21,6 +21,7 @@ from bot.markup import esc
 from bot.notifier import Notifier, NotifyConfig
 from engine.cards import Cards
 from engine.rules.cards import Tap, unpack
+from security.redaction import redact
 
 GREETING = ("Steward console. Type /help for the commands, or just write to the assistant. "
             "Ctrl-D or /quit leaves.")
@@ -59,7 +60,7 @@ class ConsoleChannel:
         return MessageRef(CONSOLE, str(self._count))
 
     def _write(self, text: str) -> None:
-        self._out.write(text.rstrip("\n") + "\n\n")
+        self._out.write(redact(text).rstrip("\n") + "\n\n")
         self._out.flush()
 
 

@@ -6,9 +6,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from bot.chat import chat_commands
 from bot.commands import Command, Commands
 from bot.commands_jobs import JobDesk, job_commands
 from bot.commands_memory import MemorySource, later_commands, memory_commands
+from bot.commands_rhythms import rhythm_commands
 from bot.repo import BotRepo
 from engine.cards import Cards
 from engine.loop import Engine
@@ -35,5 +37,7 @@ class BotCore:
                  extra: Iterable[Command] = ()) -> Commands:
         """The full command set, with ``extra`` commands of one channel (the console's /tap)."""
         desk = JobDesk(self.engine, self.cards, self.repo, self.llm, self.clock, poll_age)
-        return Commands([*job_commands(desk), *memory_commands(self.memory),
-                         *later_commands(self.spend_today), *extra])
+        return Commands([*job_commands(desk), *chat_commands(self.engine.store),
+                         *memory_commands(self.memory),
+                         *later_commands(self.spend_today),
+                         *rhythm_commands(self.engine, self.clock), *extra])

@@ -6,8 +6,10 @@ import logging
 
 from aiohttp import web
 
-from bot.metrics import Vitals, exposition, health
+from bot.metrics import Vitals, exposition, health, warnings
 from engine.errors import StoreError
+from security.errors import ForbiddenAddress
+from security.network import check_bind_host
 
 log = logging.getLogger("steward")
 
@@ -22,15 +24,22 @@ def split_addr(addr: str) -> tuple[str, int]:
 
 class HealthServer:
     """Serves the vitals; a port already in use is logged, not fatal (the process still works,
-    and the Docker health check then reports it)."""
+    and the Docker health check then reports it). It listens on loopback only, unless
+    ``allow_public`` (``STEWARD_ALLOW_PUBLIC_BIND=1``)."""
 
-    def __init__(self, vitals: Vitals, addr: str) -> None:
+    def __init__(self, vitals: Vitals, addr: str, *, allow_public: bool = False) -> None:
         self._vitals = vitals
         self._host, self._port = split_addr(addr)
+        self._allow_public = allow_public
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
     async def start(self) -> bool:
+        try:
+            check_bind_host(self._host, self._allow_public)
+        except ForbiddenAddress as exc:
+            log.warning("metrics: %s; /healthz and /metrics are off", exc)
+            return False
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
@@ -58,11 +67,14 @@ class HealthServer:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         try:
-            problems = health(self._vitals.snapshot())
+            snapshot = self._vitals.snapshot()
+            problems, degraded = health(snapshot), warnings(snapshot)
         except StoreError as exc:
-            problems = [f"the database cannot be read ({exc})"]
+            problems, degraded = [f"the database cannot be read ({exc})"], []
         if problems:
             return web.Response(status=503, text="unhealthy: " + "; ".join(problems) + "\n")
+        if degraded:
+            return web.Response(text="ok (degraded: " + "; ".join(degraded) + ")\n")
         return web.Response(text="ok\n")
 
     async def _metrics(self, request: web.Request) -> web.Response:

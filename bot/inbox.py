@@ -1,27 +1,24 @@
-"""DATA intake, channel-agnostic: file what the owner hands in, then triage it as data."""
+"""DATA intake on the channels: the triage job of what the owner hands in, and the reply to him.
+
+Storage and the file-and-triage transaction live in ``engine.inbox``, shared with the rhythms.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from bot.intake_parse import wrap_data
 from bot.markup import esc
 from bot.notify_rules import request_key
 from bot.render import one_line, truncate
-from bot.repo import BotRepo, InboxItem
+from bot.repo import BotRepo
+from engine.inbox import Filed, InboxItem
+from engine.inbox import Inbox as EngineInbox
 from engine.loop import Engine
 from engine.model import BackendName, JobSpec, Origin, Trust
 
 TRIAGE_PRIORITY = 2
 KINDS = {"forward": "forwarded message", "email": "e-mail", "document": "document"}
-
-
-@dataclass(frozen=True, slots=True)
-class Filed:
-    item_id: int
-    job_id: int | None
-    first_time: bool
 
 
 def triage_spec(item: InboxItem, item_id: int) -> JobSpec:
@@ -36,24 +33,17 @@ def triage_spec(item: InboxItem, item_id: int) -> JobSpec:
 
 
 class Inbox:
-    """Files DATA and submits its triage job in one transaction; a redelivered update finds
-    the item (and job) it already made."""
+    """Files what the owner hands in on a channel and, with a model, triages it; a redelivered
+    update finds the item (and job) it already made. ``repo`` is unused: the inbox's rows are
+    ``engine.inbox``'s."""
 
     def __init__(self, engine: Engine, repo: BotRepo, llm: bool,
                  clock: Callable[[], float]) -> None:
-        self._engine = engine
-        self._repo = repo
+        self._inbox = EngineInbox(engine, clock)
         self._llm = llm
-        self._clock = clock
 
     def file(self, item: InboxItem) -> Filed:
-        with self._engine.store.transaction():
-            item_id, first = self._repo.file(item, self._clock())
-            job_id = None if first else self._repo.inbox_job(item.request_key)
-            if job_id is None and self._llm:
-                job_id = self._engine.submit(triage_spec(item, item_id))
-                self._repo.triaged_by(item_id, job_id)
-        return Filed(item_id, job_id, first)
+        return self._inbox.file(item, triage_spec if self._llm else None)
 
 
 def acknowledgement(item: InboxItem, filed: Filed) -> str:

@@ -6,6 +6,8 @@ archival memory is built: ``steward job list`` and ``steward memory core`` never
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -13,11 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings
+from engine.model import Job
 from engine.store.base import Store
 from memory.core import DEFAULT_TEMPLATE, FILE_NAME, CoreMemory
+from memory.errors import MemoryFault
 from memory.working import SESSIONS_DIR, WorkingMemory
 
 if TYPE_CHECKING:
+    from engine.workers.llm_tools import Tool
     from memory.archival import ArchivalMemory
     from memory.context import MemoryContext
     from memory.embeddings import Embedder
@@ -29,6 +34,8 @@ LANCEDB_LOG = "LANCEDB_LOG"
 # break the command line's one-line errors. It reads this variable once, when lancedb is first
 # imported, so it is set here, as the process starts, before anything can import lancedb.
 os.environ.setdefault(LANCEDB_LOG, "error")
+log = logging.getLogger("steward.memory")
+
 TEMPLATE_FILE = Path(__file__).resolve().parent.parent / FILE_NAME
 """The repository's ``core_memory.md``: what a new data dir's core memory starts as."""
 
@@ -81,3 +88,58 @@ def open_memory(settings: Settings, store: Store, embedder: Embedder | None = No
     archival = ArchivalMemory(store, embedder or OnnxMiniLM(), data_dir / LANCE_DIR)
     return MemoryParts(open_core(settings, store), archival,
                        WorkingMemory(data_dir / SESSIONS_DIR), settings.zone)
+
+
+class LazyMemory:
+    """Memory for the data dir, opened on first use: LanceDB and the embedder take seconds to
+    import, which neither the start of the process nor a command without memory should wait
+    for. The imports run in a thread; opening (which touches the store) stays on the loop.
+
+    It is also the ``llm`` backend's ``engine.context.ContextSource`` (each session gets core
+    memory as it is when the session starts, and recall) and the source of its memory tools."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self._settings = settings
+        self._store = store
+        self._parts: MemoryParts | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> MemoryParts:
+        async with self._lock:
+            if self._parts is None:
+                await asyncio.to_thread(import_memory)
+                self._parts = open_memory(self._settings, self._store)
+        return self._parts
+
+    async def session(self, job: Job) -> MemoryContext | None:
+        """A prompt context for one session of ``job``; None (the model answers without
+        memory, and the reason is logged) when memory cannot be opened."""
+        try:
+            parts = await self()
+        except (MemoryFault, OSError, ValueError) as exc:
+            log.warning("memory unavailable for job %s: %s", job.id, exc)
+            return None
+        return parts.context()
+
+    def llm_tools(self) -> list[Tool]:
+        """remember, recall and core_edit for the model; memory opens at the first call."""
+        from skills.memory_tools import llm_tools
+
+        async def tools() -> MemoryTools:
+            return (await self()).tools()
+
+        return llm_tools(tools)
+
+    async def close(self) -> None:
+        if self._parts is not None:
+            await self._parts.close()
+
+
+def import_memory() -> None:
+    """Load what archival memory needs (seconds: LanceDB, onnxruntime), off the event loop."""
+    import lancedb  # noqa: F401
+
+    import memory.archival
+    import memory.context
+    import memory.embeddings  # noqa: F401
+    import skills.memory_tools  # noqa: F401

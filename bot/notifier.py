@@ -9,6 +9,8 @@ for good stay in the outbox, marked failed with the reason.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 import time
@@ -25,7 +27,7 @@ from bot.notify_rules import backoff_s, is_answer, quiet_until, urgent
 from bot.repo import BotRepo, Delivery, Due
 from bot.settings import QuietHours
 from engine.errors import JobNotFound, StoreError
-from engine.model import Job
+from engine.model import JSON, Job
 from engine.store.base import Store
 
 log = logging.getLogger("steward.bot")
@@ -35,6 +37,27 @@ BLOCKED_RETRY_S = 3600.0
 """A blocked bot tries again after this long, or as soon as the owner writes to it."""
 CARD_RETRY_S = 60.0
 """A card the channel refused is shown again after this long."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    name: str
+    content: bytes
+    photo: bool
+
+
+def attachment(payload: JSON) -> Attachment | None:
+    """The file an outbox row carries (``{"file": {"name", "b64", "photo"}}``: a rhythm's
+    chart), or None; a file that does not decode is left out rather than blocking the row."""
+    found = payload.get("file") if isinstance(payload, dict) else None
+    if not isinstance(found, dict) or not isinstance(found.get("name"), str):
+        return None
+    try:
+        content = base64.b64decode(str(found.get("b64", "")), validate=True)
+    except binascii.Error:
+        log.warning("outbox: an attached file does not decode; sending the text only")
+        return None
+    return Attachment(found["name"], content, found.get("photo") is True) if content else None
 
 
 class Flow(Enum):
@@ -201,6 +224,11 @@ class Notifier:
             progress.sent = i + 1
             if progress.sent < len(parts):
                 self._repo.record(row.id, Delivery(progress.sent, row.failures))
+        attached = attachment(row.payload)
+        if attached is not None and progress.sent == len(parts):  # the file goes last, once
+            await channel.send_file(address, attached.name, attached.content,
+                                    photo=attached.photo)
+            progress.sent += 1
 
     def _failed(self, row: Due, progress: _Progress, exc: ChannelError) -> Flow:
         now = self._clock()

@@ -6,10 +6,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from bot.settings import QuietHours
 from engine.model import JSON, Job, Origin
-
-REQUEST_KEY_PREFIX = "req:"
-"""Idempotency keys of jobs born from one of the owner's messages (``req:telegram:42:7``): their
-answers are replies to the owner, never held by quiet hours, whatever the job's origin."""
+from engine.rules.judgment import REQUEST_KEY_PREFIX  # the judgment layer's, shared
 
 BACKOFF_MAX_S = 60.0
 

@@ -7,23 +7,24 @@ notifier; the health endpoint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TextIO
 
-from bot.app import App, make_memory, run
+from bot.app import App, run
 from bot.channel import CONSOLE
 from bot.commands_memory import gateway_spend
 from bot.core import BotCore
 from bot.health import HealthServer
-from bot.memory_wiring import MemoryParts
 from bot.metrics import TICK_SILENCE_S, Vitals
 from bot.notifier import NotifyConfig
 from bot.settings import Settings
 from bot.telegram.config import TelegramConfig
 from engine.model import BackendName
+from memory.errors import MemoryFault
 
 log = logging.getLogger("steward")
 
@@ -36,38 +37,39 @@ def notify_config(settings: Settings, home: str, owns_home: bool = True) -> Noti
                         owns_home=owns_home)
 
 
-class LazyMemory:
-    """Memory for the data dir, opened on first use: LanceDB and the embedder take seconds to
-    import, which neither the start of the process nor a command without memory should wait
-    for. The imports run in a thread; opening (which touches the store) stays on the loop."""
-
-    def __init__(self, app: App) -> None:
-        self._app = app
-        self._parts: MemoryParts | None = None
-        self._lock = asyncio.Lock()
-
-    async def __call__(self) -> MemoryParts:
-        async with self._lock:
-            if self._parts is None:
-                await asyncio.to_thread(_import_memory)
-                self._parts = make_memory(self._app.settings, self._app.store)
-        return self._parts
-
-    async def close(self) -> None:
-        if self._parts is not None:
-            await self._parts.close()
-
-
-def _import_memory() -> None:
-    import memory.archival
-    import memory.embeddings  # noqa: F401
-
-
-def make_core(app: App, memory: LazyMemory) -> BotCore:
+def make_core(app: App) -> BotCore:
     """The bot's shared parts for this app: memory, and the gateway's spend when a model runs."""
     llm = BackendName.LLM in app.backends
     spend = gateway_spend(app.store, app.settings.zone) if llm else None
-    return BotCore(app.engine, llm, memory=memory, spend_today=spend)
+    return BotCore(app.engine, llm, memory=app.memory, spend_today=spend)
+
+
+async def warm(app: App) -> None:
+    """With a model, build the llm backend and open memory now, in the background (their
+    imports run in threads), so the owner's first message waits for neither."""
+    if app.llm is None:
+        return
+    await app.llm.warm()
+    if app.memory is not None:
+        try:
+            await app.memory()
+        except (MemoryFault, OSError, ValueError) as exc:
+            log.warning("memory: %s", exc)
+
+
+@contextlib.asynccontextmanager
+async def warming(app: App) -> AsyncIterator[None]:
+    """``warm`` in the background while the body runs; then memory's queued writes are
+    finished (the providers' clients are closed by whoever ran the engine)."""
+    task = asyncio.create_task(warm(app), name="warm")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if app.memory is not None:
+            await app.memory.close()
 
 
 def vitals_of(app: App, core: BotCore) -> Vitals:
@@ -113,16 +115,13 @@ def serve(app: App, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> N
 async def _serve(app: App, stdin: TextIO, stdout: TextIO) -> None:
     stop = asyncio.Event()
     on_signals(stop, app.settings.grace_seconds)
-    memory = LazyMemory(app)
-    core = make_core(app, memory)
+    core = make_core(app)
     vitals = vitals_of(app, core)
     # The engine's task first: its "started:" is the process's first line.
     parts = [run(app, stop), _health(vitals, app.settings.metrics_addr, stop),
              _channel(app, core, vitals, stop, stdin, stdout)]
-    try:
+    async with warming(app):
         await together(stop, *parts)
-    finally:
-        await memory.close()
 
 
 async def _health(vitals: Vitals, addr: str, stop: asyncio.Event) -> None:
@@ -186,16 +185,17 @@ async def _chat(app: App, engine_here: bool, stdin: TextIO, stdout: TextIO) -> N
 
     stop = asyncio.Event()
     on_signals(stop, app.settings.grace_seconds)
-    memory = LazyMemory(app)
-    core = make_core(app, memory)
+    core = make_core(app)
     notify = notify_config(app.settings, CONSOLE, owns_home=engine_here)
     console = run_console(core, notify, stop, stdin, stdout)
     try:
         if engine_here:
-            await together(stop, app.engine.run(stop), console)
+            async with warming(app):
+                await together(stop, app.engine.run(stop), console)
         else:
             await console
     finally:
-        await memory.close()
-        if app.gateway is not None:
-            await app.gateway.aclose()
+        if app.memory is not None:
+            await app.memory.close()
+        if app.llm is not None:
+            await app.llm.aclose()

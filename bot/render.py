@@ -8,8 +8,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.markup import esc
 from engine.model import JSON, Attempt, BackendName, Job, JobState
+from engine.rules.judgment import NotifyRate
+from engine.rules.sessions import Session
 from engine.store.records import ParentRow, WorkerRow
+from engine.workers.sessions import WorkerView
 
 WIDTH = 80
 GAP = "  "
@@ -248,3 +252,72 @@ def pipeline_queued(ids: Mapping[str, int], answer: str, width: int = WIDTH) -> 
     rows = [[key, str(job_id), "answer" if key == answer else ""] for key, job_id in ids.items()]
     head = f"pipeline queued: {len(ids)} jobs; the answer is job {ids[answer]}"
     return head + "\n" + table(["STEP", "JOB", ""], rows, width)
+
+
+# -- workers and sessions (``steward worker``, ``/workers``) ------------------------------------
+
+
+def _kind(view: WorkerView) -> str:
+    return "persistent" if view.worker.persistent else "ephemeral"
+
+
+def worker_views_table(views: Sequence[WorkerView], now: float, width: int = WIDTH) -> str:
+    """``steward worker list``: one row per worker, with its sessions and what it does now."""
+    if not views:
+        return "no workers"
+    rows = [[v.worker.name, v.worker.backend, v.worker.model or "-", _kind(v),
+             v.worker.project or "-", str(v.sessions), v.state, f"{v.cost_usd:.2f}",
+             relative(v.last_used_at, now)] for v in views]
+    return table(["NAME", "BACKEND", "MODEL", "KIND", "PROJECT", "SESSIONS", "STATE", "USD",
+                  "USED"], rows, width)
+
+
+def worker_view_json(view: WorkerView) -> dict[str, JSON]:
+    w = view.worker
+    return {"name": w.name, "backend": w.backend, "model": w.model, "persona": w.persona,
+            "skills": list(w.skills), "persistent": w.persistent, "project": w.project,
+            "limits": dataclasses.asdict(w.limits), "sessions": view.sessions,
+            "running": view.running, "state": view.state, "cost_usd": round(view.cost_usd, 6),
+            "last_used_at": view.last_used_at}
+
+
+def sessions_table(sessions: Sequence[Session], now: float, width: int = WIDTH) -> str:
+    """``steward worker sessions``: explicit ids, size, reuse and age of each session."""
+    if not sessions:
+        return "no sessions"
+    rows = [[s.id, s.worker, s.project or "-", s.state.value, str(s.turns), str(s.reuse_count),
+             str(s.size_tokens), relative(s.created_at, now), relative(s.last_used_at, now)]
+            for s in sessions]
+    return table(["SESSION", "WORKER", "PROJECT", "STATE", "TURNS", "REUSED", "TOKENS",
+                  "CREATED", "USED"], rows, width)
+
+
+def session_json(session: Session) -> dict[str, JSON]:
+    return {**dataclasses.asdict(session), "state": session.state.value}
+
+
+def workers_html(views: Sequence[WorkerView]) -> str:
+    """``/workers``: a short Telegram HTML list."""
+    if not views:
+        return "No workers are configured."
+    lines = ["<b>Workers</b>"]
+    for v in views:
+        model = f", {esc(v.worker.model)}" if v.worker.model else ""
+        project = f", project {esc(v.worker.project)}" if v.worker.project else ""
+        sessions = f", {v.sessions} session{'s' if v.sessions != 1 else ''}" if v.sessions else ""
+        lines.append(f"{esc(v.worker.name)}: {esc(v.worker.backend)}{model}, {_kind(v)}"
+                     f"{project}{sessions}, {v.state}")
+    return "\n".join(lines)
+
+
+def notify_rate(today: NotifyRate, week: NotifyRate) -> str:
+    """How often background work messaged the owner: the judgment layer's metric (plain text,
+    safe as Telegram HTML too)."""
+    if not week.results:
+        return "Background results: none judged in the last 7 days"
+    day = f"{_share(today)} today" if today.results else "none judged today"
+    return f"Background results that notified: {_share(week)} in the last 7 days, {day}"
+
+
+def _share(rate: NotifyRate) -> str:
+    return f"{rate.notified} of {rate.results} ({rate.notified / rate.results:.1%})"

@@ -1,4 +1,5 @@
-"""The bot's repository over named queries: handled updates, the DATA inbox, delivery state."""
+"""The bot's repository over named queries: handled updates and delivery state (the DATA inbox
+lives in ``engine.inbox``)."""
 
 from __future__ import annotations
 
@@ -6,24 +7,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.inbox import InboxItem as InboxItem  # re-exported: channels build items
 from engine.model import JSON
 from engine.store.base import Store
-
-
-@dataclass(frozen=True, slots=True)
-class InboxItem:
-    """DATA the owner handed in (a forward, an e-mail, a document), with where it came from."""
-
-    kind: str
-    source: str
-    request_key: str
-    origin: str
-    body: str
-    size_bytes: int
-    provenance: dict[str, JSON]
-    subject: str | None = None
-    filename: str | None = None
-    mime: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,25 +60,6 @@ class BotRepo:
 
     def forget_updates(self, before: float) -> None:
         self._store.run("bot_updates_prune", {"before": before})
-
-    def file(self, item: InboxItem, now: float) -> tuple[int, bool]:
-        """Store an inbox item once per request; (id, created)."""
-        rows = self._store.run("inbox_add", {
-            "kind": item.kind, "source": item.source, "request_key": item.request_key,
-            "origin": item.origin, "subject": item.subject, "filename": item.filename,
-            "mime": item.mime, "body": item.body, "size_bytes": item.size_bytes,
-            "provenance": json.dumps(item.provenance, ensure_ascii=False), "now": now})
-        if rows:
-            return int(rows[0][0]), True
-        found = self._store.run("inbox_by_key", {"request_key": item.request_key})
-        return int(found[0][0]), False
-
-    def triaged_by(self, item_id: int, job_id: int) -> None:
-        self._store.run("inbox_set_job", {"id": item_id, "job_id": job_id})
-
-    def inbox_job(self, request_key: str) -> int | None:
-        found = self._store.run("inbox_by_key", {"request_key": request_key})
-        return None if not found or found[0][1] is None else int(found[0][1])
 
     def due(self, now: float, kinds: Sequence[str], home_kind: str, limit: int) -> list[Due]:
         rows = self._store.run("bot_outbox_due", {

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -16,6 +16,7 @@ from bot.errors import ConfigError
 from engine.loop import EngineConfig
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_KEEP = re.compile(r"^\s*(\d{1,3})d\s*,\s*(\d{1,3})w\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +68,35 @@ class Settings(BaseSettings):
     retry_delays: Annotated[tuple[float, ...], NoDecode] = _var(
         "STEWARD_RETRY_DELAYS", (120.0, 600.0, 1800.0))
     """Backoff before the 1st, 2nd, 3rd… retry of a transient failure, in seconds."""
+    backup_keep: Annotated[tuple[int, int], NoDecode] = _var("STEWARD_BACKUP_KEEP", (7, 4))
+    """How many daily and weekly backups ``steward backup`` keeps (``7d,4w``)."""
+    log_format: Literal["auto", "text", "json"] = _var("STEWARD_LOG_FORMAT", "auto")
+    """``steward run``'s log lines: JSON unless stderr is a terminal (auto), or as given."""
     openai_api_key: SecretStr | None = _var("OPENAI_API_KEY")
     openai_base_url: str | None = _var("OPENAI_BASE_URL")
     anthropic_api_key: SecretStr | None = _var("ANTHROPIC_API_KEY")
     anthropic_base_url: str | None = _var("ANTHROPIC_BASE_URL")
     openrouter_api_key: SecretStr | None = _var("OPENROUTER_API_KEY")
     ollama_base_url: str | None = _var("OLLAMA_BASE_URL")
+    extra_secrets: SecretStr | None = _var("STEWARD_EXTRA_SECRETS")
+    """More values to redact everywhere, comma-separated (passwords, tokens of your own)."""
+    allow_public_bind: bool = _var("STEWARD_ALLOW_PUBLIC_BIND", False)
+    """Let a server (the metrics endpoint) listen beyond loopback."""
+    imap_host: str | None = _var("STEWARD_IMAP_HOST")
+    imap_port: int | None = _var("STEWARD_IMAP_PORT", gt=0, lt=65536)
+    """Default 993 with SSL, 143 without."""
+    imap_user: str | None = _var("STEWARD_IMAP_USER")
+    imap_password: SecretStr | None = _var("STEWARD_IMAP_PASSWORD")
+    imap_mailbox: str = _var("STEWARD_IMAP_MAILBOX", "INBOX")
+    imap_ssl: bool = _var("STEWARD_IMAP_SSL", True)
+    smtp_host: str | None = _var("STEWARD_SMTP_HOST")
+    smtp_port: int = _var("STEWARD_SMTP_PORT", 587, gt=0, lt=65536)
+    """465 means TLS from the first byte; otherwise STARTTLS when ``STEWARD_SMTP_STARTTLS``."""
+    smtp_user: str | None = _var("STEWARD_SMTP_USER")
+    smtp_password: SecretStr | None = _var("STEWARD_SMTP_PASSWORD")
+    smtp_starttls: bool = _var("STEWARD_SMTP_STARTTLS", True)
+    mail_from: str | None = _var("STEWARD_MAIL_FROM")
+    owner_email: str | None = _var("STEWARD_OWNER_EMAIL")
 
     @field_validator("timezone")
     @classmethod
@@ -100,6 +124,16 @@ class Settings(BaseSettings):
         if not delays or any(not 0 <= d <= 86400 for d in delays):
             raise ValueError("each delay must be from 0 to 86400 seconds")
         return delays
+
+    @field_validator("backup_keep", mode="before")
+    @classmethod
+    def _keep(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        found = _KEEP.match(value)
+        if found is None or not int(found.group(1)) + int(found.group(2)):
+            raise ValueError("must be daily and weekly counts like 7d,4w (at least one kept)")
+        return int(found.group(1)), int(found.group(2))
 
     @field_validator("metrics_addr")
     @classmethod
@@ -141,9 +175,21 @@ class Settings(BaseSettings):
                  "openrouter": self.openrouter_api_key, "ollama": self.ollama_base_url}
         return [name for name, value in found.items() if value is not None]
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret (each ``SecretStr`` field, extra secrets split on commas),
+        for the redactor."""
+        values: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                text = value.get_secret_value()
+                values += text.split(",") if name == "extra_secrets" else [text]
+        return [v.strip() for v in values if v.strip()]
+
 
 SECRET_VARS = frozenset({
-    "STEWARD_TELEGRAM_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY"})
+    "STEWARD_TELEGRAM_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY",
+    "STEWARD_EXTRA_SECRETS", "STEWARD_IMAP_PASSWORD", "STEWARD_SMTP_PASSWORD"})
 
 _MESSAGES = {
     "greater_than_equal": "must be at least {ge}",

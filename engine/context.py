@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from engine.model import Job
+
 
 class PromptContext(Protocol):
-    """What the ``llm`` worker asks memory for on every call. ``memory/`` implements it; the
-    composition root (``bot/app.py``) wires it in."""
+    """What the ``llm`` worker asks memory for during one session. ``memory/`` implements it;
+    the composition root (``bot/app.py``) wires it in."""
 
     def stable_prefix(self) -> str:
         """Core memory as a snapshot that changes rarely: it goes in the cached prompt prefix."""
@@ -16,3 +18,22 @@ class PromptContext(Protocol):
     async def recall(self, query: str, budget_tokens: int) -> str:
         """Memories relevant to ``query``, rendered within ``budget_tokens`` ('' if none)."""
         ...
+
+
+class ContextSource(Protocol):
+    """Where the ``llm`` worker gets a ``PromptContext`` for each session (one attempt of one
+    job). Memory may open on the first ask, so the backend can be built before it."""
+
+    async def session(self, job: Job) -> PromptContext | None:
+        """The context for a session of ``job``, its core snapshot taken now; None: none."""
+        ...
+
+
+class Fixed:
+    """A ``ContextSource`` that gives every session the same context."""
+
+    def __init__(self, context: PromptContext) -> None:
+        self._context = context
+
+    async def session(self, job: Job) -> PromptContext:
+        return self._context

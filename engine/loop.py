@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import recording, resolver
+from engine.admission import Admission
 from engine.cards import Cards, TapResult
 from engine.errors import JobFailed, StoreError
 from engine.model import (
@@ -81,9 +82,12 @@ class Engine:
     """Runs jobs from the store on the registered backends."""
 
     def __init__(self, store: Store, backends: Mapping[BackendName, Backend],
-                 config: EngineConfig, clock: Clock = time.time) -> None:
+                 config: EngineConfig, clock: Clock = time.time,
+                 admission: Admission | None = None) -> None:
         self.store = store
         self.config = config
+        self.admission = admission or Admission(config.data_dir)
+        """Refuses new background work while the disk is nearly full (``AdmissionRefused``)."""
         self.run_id = uuid.uuid4().hex[:12]
         self._backends = dict(backends)
         self._clock = clock
@@ -96,6 +100,7 @@ class Engine:
     def submit(self, spec: JobSpec) -> int:
         """Enqueue one job (an existing idempotency key returns its job) and wake the loop."""
         validate.spec(spec)
+        self.admission.check(spec.origin)
         job_id, _created = self.store.insert_job(resolver.new_job(spec, self._clock()))
         self._poke(spec)
         return job_id
@@ -104,6 +109,8 @@ class Engine:
         """Enqueue independent jobs in one transaction."""
         for s in specs:
             validate.spec(s)
+        for origin in {s.origin for s in specs}:
+            self.admission.check(origin)
         now = self._clock()
         ids = self.store.insert_jobs([resolver.new_job(s, now) for s in specs])
         self._wake.set()
@@ -114,6 +121,8 @@ class Engine:
         for node in graph.nodes:
             if node.group is None:
                 validate.spec(node.spec)
+        for origin in {n.spec.origin for n in graph.nodes}:
+            self.admission.check(origin)
         ids = resolver.enqueue(self.store, graph, self._clock())
         self._s.next_due = float("-inf")
         self._wake.set()

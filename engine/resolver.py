@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from engine import judgment, selfheal
 from engine.errors import EngineError, TemplateError
 from engine.model import (
     JSON,
@@ -48,6 +49,9 @@ def finish(store: Store, job: Job, state: JobState, now: float, changes: Changes
     store.finish_job(job.id, state, now, result=result, error=error, failure=failure)
     if job.reply_to:
         _answer(store, job, state, now, result, error)
+    judgment.judge(store, [judgment.Finish(job, state, result, None, error, failure)], now,
+                   _enqueuer(store, now, changes))
+    selfheal.on_finish(store, job, state, now, error, failure)
     changes.settled.append(job.id)
 
 
@@ -68,6 +72,16 @@ def finish_done(store: Store, done: list[tuple[Job, JSON, str]], now: float,
         if job.reply_to:
             _answer(store, job, JobState.DONE, now, result, None)
         changes.settled.append(job.id)
+    judgment.judge_done(store, done, now, _enqueuer(store, now, changes))
+
+
+def _enqueuer(store: Store, now: float, changes: Changes) -> judgment.Enqueue:
+    """How the judgment layer adds a job (the model gate's) in the current transaction."""
+    def enqueue(spec: JobSpec) -> bool:
+        _job_id, created = store.insert_job(new_job(spec, now))
+        changes.runnable += int(created)
+        return created
+    return enqueue
 
 
 def settle(store: Store, settled: list[int], now: float, changes: Changes) -> None:

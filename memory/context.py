@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Protocol
 
 from memory.budget import TokenCounter, count_tokens, fit_lines
 from memory.core import CoreMemory
+from memory.errors import MemoryFault
 from memory.records import Memory
 
 if TYPE_CHECKING:
     from memory.archival import Hit
+
+log = logging.getLogger("steward.memory")
 
 SEARCH_LIMIT = 20
 """Candidates asked of archival memory per recall; the budget decides how many are shown."""
@@ -57,9 +61,14 @@ class MemoryContext:
 
     async def recall(self, query: str, budget_tokens: int) -> str:
         """The memories most relevant to ``query``, best first, one per line, within
-        ``budget_tokens``; '' when none fits."""
+        ``budget_tokens``; '' when none fits, or when memory cannot be searched (recall is
+        background: the answer goes on without it, and the failure is logged)."""
         if budget_tokens <= 0 or not query.strip():
             return ""
-        hits = await self._archival.search(query, limit=SEARCH_LIMIT)
+        try:
+            hits = await self._archival.search(query, limit=SEARCH_LIMIT)
+        except MemoryFault as exc:
+            log.warning("recall skipped: %s", exc)
+            return ""
         lines = [render_memory(h.memory, self._zone) for h in hits if live(h.memory)]
         return "\n".join(fit_lines(lines, budget_tokens, self._count))

@@ -13,29 +13,18 @@ from pathlib import Path
 
 from engine.model import Trust
 from engine.store.base import Store
-from memory.errors import MemoryFault
+
+# Re-exported: core memory's errors live in ``memory.errors`` with the rest of the tree.
+from memory.errors import CoreEditRefused as CoreEditRefused
+from memory.errors import CoreMemoryFull as CoreMemoryFull
+from memory.errors import DataNotAllowed as DataNotAllowed
+from memory.errors import EditNotFound as EditNotFound
 
 MAX_LINES = 80
 MAX_CHARS = 4000
 FILE_NAME = "core_memory.md"
 DEFAULT_TEMPLATE = "# Core memory\n"
 """Used when the repository's ``core_memory.md`` template is not at hand."""
-
-
-class CoreEditRefused(MemoryFault):
-    """An edit core memory refuses; the message says what to do instead."""
-
-
-class CoreMemoryFull(CoreEditRefused):
-    """The edit would take core memory over its line or character limit."""
-
-
-class DataNotAllowed(CoreEditRefused):
-    """Text from DATA, or a job running on DATA, tried to change core memory."""
-
-
-class EditNotFound(CoreEditRefused):
-    """No edit with that number in core memory's history."""
 
 
 class EditOp(StrEnum):

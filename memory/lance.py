@@ -29,6 +29,7 @@ LANCE_ERRORS = (OSError, RuntimeError, ValueError)
 ValueError; lance's own errors arrive as OSError, RuntimeError or ValueError)."""
 
 OpenState = Literal["ok", "new", "reset"]
+Health = Literal["ok", "missing", "stale", "damaged"]
 Vectors = npt.NDArray[np.float32]
 
 
@@ -138,6 +139,23 @@ class LanceIndex:
             log.warning("memory index holds another model's vectors; re-embedding")
         await self.reset()
         return "reset"
+
+    async def inspect(self) -> tuple[Health, str]:
+        """How the index is, for ``steward doctor``, changing nothing (``open`` repairs):
+        ``missing`` (not built yet), ``stale`` (another model's vectors), ``damaged`` or
+        ``ok``, with a few words of detail."""
+        if not self.folder.is_dir():
+            return "missing", f"{self.folder} does not exist yet"
+        try:
+            self._db = await _connect(self.folder, self._refresh)
+            if TABLE not in await self._table_names():
+                return "missing", f"{self.folder} holds no memory table yet"
+            self._table = await self._db.open_table(TABLE)
+            if not await self._fits():
+                return "stale", "it holds another embedding model's vectors"
+            return "ok", f"{await self.count():,} memories indexed"
+        except LANCE_ERRORS as exc:
+            return "damaged", brief(exc)
 
     async def _table_names(self) -> list[str]:
         assert self._db is not None  # noqa: S101 - set just before

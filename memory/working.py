@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.model import Trust
 from memory.core import write_atomic
-from memory.errors import MemoryFault
+from memory.errors import SessionError as SessionError
 
 SESSIONS_DIR = "sessions"
 TASK_FILE = "task.md"
@@ -24,10 +24,6 @@ MAX_RESULTS = 20
 """Recent results kept per session; older ones fall off (compaction keeps what lasts)."""
 MAX_RESULT_CHARS = 4000
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class SessionError(MemoryFault):
-    """A session ID that cannot name a folder, or a session that does not exist."""
 
 
 @dataclass(frozen=True, slots=True)

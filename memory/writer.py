@@ -93,8 +93,11 @@ class Writer:
     of the two. A near-duplicate (``ranking.judge`` says ``duplicate``) is ``merged``: if it says
     more (``ranking.richer``) it is stored and the old row superseded by it, else the old row
     stays and its importance rises by ``MERGE_BUMP``. A contradiction, or an explicit
-    ``supersedes``, stores the new row and supersedes the old one. Text from DATA never
-    supersedes, replaces or reinforces a memory the owner gave as a command."""
+    ``supersedes``, stores the new row and supersedes the old one.
+
+    Text from DATA never retires a memory: an explicit ``supersedes`` from DATA is refused
+    (``InvalidMemory``), a DATA contradiction or a richer DATA near-duplicate is stored beside
+    the memory it resembles (``added``), and DATA reinforces only memories from DATA."""
 
     def __init__(self, repo: MemoryRepo, index: LanceIndex, embedder: Embedder,
                  clock: Callable[[], float], config: WriterConfig) -> None:
@@ -232,10 +235,10 @@ class Writer:
                   ending: set[Ref]) -> _Plan | MemoryFault:
         target = new.supersedes
         assert target is not None  # noqa: S101 - the caller checked
+        if new.trust == "data":
+            return InvalidMemory(f"text from DATA cannot supersede memory {target}: DATA never "
+                                 "retires a memory; store it without supersedes")
         if target in rows and target not in ending:
-            if new.trust == "data" and rows[target].trust == "command":
-                return InvalidMemory(f"text from DATA cannot supersede memory {target}, "
-                                     "which the owner gave")
             return _Plan("superseded", True, target)
         try:
             old = self.repo.get(target)
@@ -376,13 +379,16 @@ def _relate(new: NewMemory, vector: Vectors, near: list[_Known]) -> _Plan:
         verdict = judge(new.text, old.text, cosine, new.category == old.category)
         if verdict == "distinct":
             continue
-        overrides = new.trust == "command" or old.trust == "data"
+        retires = new.trust == "command"
         if verdict == "contradiction":
-            if overrides and new.created_at >= old.created_at:
+            if retires and new.created_at >= old.created_at:
                 return _Plan("superseded", True, old.ref)
             continue
-        if overrides and richer(new.text, old.text):
-            return _Plan("merged", True, old.ref, max(new.importance, old.importance))
-        bump = min(1.0, max(new.importance, old.importance) + MERGE_BUMP) if overrides else 0.0
+        if richer(new.text, old.text):
+            if retires:
+                return _Plan("merged", True, old.ref, max(new.importance, old.importance))
+            return _Plan("added", True)
+        reinforces = retires or old.trust == "data"
+        bump = min(1.0, max(new.importance, old.importance) + MERGE_BUMP) if reinforces else 0.0
         return _Plan("merged", False, old.ref, bump)
     return _Plan("added", True)

@@ -9,6 +9,8 @@ from engine.model import JSON, FailureClass
 from engine.signals import Fail
 from engine.workers.backend import RunContext
 from engine.workers.skill import SkillFn
+from security.risk import Risk
+from skills.skill import Skill, schema
 
 MAX_SLEEP_S = 3600.0
 
@@ -35,3 +37,12 @@ async def sleep(args: dict[str, JSON], ctx: RunContext) -> JSON:
 
 SKILLS: dict[str, SkillFn] = {"echo": echo, "sleep": sleep}
 """The diagnostic skills by name, for the skill backend's registry."""
+
+
+DIAGNOSTIC = [
+    Skill("echo", "Hand back the arguments unchanged.", {"type": "object"}, Risk.LOW, echo),
+    Skill("sleep", "Wait a number of seconds (0 to an hour), then answer.",
+          schema({"seconds": {"type": "number", "minimum": 0, "maximum": MAX_SLEEP_S}}),
+          Risk.LOW, sleep),
+]
+"""The diagnostic skills for the registry."""

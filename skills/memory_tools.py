@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Protocol, TypedDict
 
@@ -10,6 +11,7 @@ import jsonschema
 from engine.model import JSON, FailureClass, Trust
 from engine.signals import Fail
 from engine.workers.backend import RunContext
+from engine.workers.llm_tools import Tool, ToolFn
 from engine.workers.skill import SkillFn
 from memory.context import live
 from memory.core import CoreEdit, CoreEditRefused, CoreMemory
@@ -113,12 +115,8 @@ def category_of(value: JSON) -> Category:
 async def remember(archival: Archive, text: str, *, trust: Trust, source: str | None,
                    category: Category = "fact", importance: float = 0.5,
                    supersedes: int | None = None) -> AddResult:
-    """Keep ``text`` in archival memory with the trust of whoever said it. Text from DATA may
-    replace only memories that came from DATA themselves."""
-    if supersedes is not None and trust is Trust.DATA \
-            and (await archival.get(supersedes)).trust != "data":
-        raise InvalidMemory(f"memory {supersedes} came from the owner: text from DATA cannot "
-                            "replace it")
+    """Keep ``text`` in archival memory with the trust of whoever said it. Text from DATA
+    never retires a memory: the writer refuses its ``supersedes``."""
     return await archival.add(text, category=category, importance=importance, source=source,
                               trust=trust_name(trust), supersedes=supersedes)
 
@@ -209,3 +207,15 @@ def apply_core_edit(core: CoreMemory, args: dict[str, JSON], trust: Trust,
     match = args.get("match")
     return core.delete(trust=trust, match=None if match is None else str(match), line=number,
                        reason=why, source=source)
+
+
+def llm_tools(open_tools: Callable[[], Awaitable[MemoryTools]]) -> list[Tool]:
+    """The memory tools as the llm worker's ``Tool``s. ``open_tools`` opens memory when the
+    model first calls one, so the backend can be built before memory is."""
+    def bind(name: str) -> ToolFn:
+        async def call(args: dict[str, JSON], ctx: RunContext) -> JSON:
+            return await (await open_tools()).skills()[name](args, ctx)
+        return call
+
+    return [Tool(name, schema["description"], schema["parameters"], bind(name))
+            for name, schema in SCHEMAS.items()]

@@ -15,8 +15,14 @@ from typing import Any
 
 import pytest
 
+from tests import canary
+
 CONFIG_PREFIXES = ("STEWARD_", "OPENAI_", "ANTHROPIC_", "OPENROUTER_", "OLLAMA_")
 CLI_TIMEOUT_S = 30.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    canary.install(config)
 
 
 def clean_environ() -> dict[str, str]:
@@ -62,6 +68,7 @@ class Steward:
         done = subprocess.run(
             [sys.executable, "-m", "bot", *args], cwd=self.cwd, env={**self.env, **env},
             capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False)
+        canary.record(f"steward {' '.join(args)} output", done.stdout + done.stderr)
         assert "Traceback" not in done.stderr, done.stderr
         return done
 
@@ -90,6 +97,7 @@ class Steward:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "bot", "run"], cwd=self.cwd, env={**self.env, **env},
                 stdout=subprocess.DEVNULL, stderr=sink, text=True)
+        canary.record_file("steward run log", log)
         self.started.append(proc)
         return proc
 

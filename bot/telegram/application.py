@@ -19,7 +19,7 @@ from bot.errors import AppError
 from bot.inbox import Inbox
 from bot.notifier import Notifier, NotifyConfig
 from bot.telegram.channel import TelegramChannel
-from bot.telegram.config import TelegramConfig
+from bot.telegram.config import TelegramConfig, api_urls
 from bot.telegram.gate import OwnerGate
 from bot.telegram.handlers import Handlers
 from bot.telegram.watchdog import PollClock, StampedRequest, Watchdog
@@ -27,12 +27,6 @@ from bot.telegram.watchdog import PollClock, StampedRequest, Watchdog
 log = logging.getLogger("steward.bot")
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
-
-
-def api_urls(base_url: str) -> tuple[str, str]:
-    """The Bot API's method and file URLs (before the token) for a base URL."""
-    root = base_url.rstrip("/").removesuffix("/bot")
-    return f"{root}/bot", f"{root}/file/bot"
 
 
 def build_application(config: TelegramConfig, poll: PollClock) -> TelegramApp:

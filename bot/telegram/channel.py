@@ -28,6 +28,7 @@ from telegram.error import (
 from bot import markup
 from bot.channel import TELEGRAM, Address, Keyboard, MessageRef
 from bot.errors import Blocked, ChannelError, Rejected, SendLater, Unreachable
+from security.redaction import redact
 
 T = TypeVar("T")
 
@@ -81,14 +82,15 @@ class TelegramChannel:
     async def send(self, address: str, text: str, buttons: Keyboard = (), *,
                    plain: bool = False) -> MessageRef:
         sent: Message = await _call(self._bot.send_message(
-            chat_id=chat_of(address), text=text, parse_mode=None if plain else ParseMode.HTML,
+            chat_id=chat_of(address), text=redact(text),
+            parse_mode=None if plain else ParseMode.HTML,
             reply_markup=reply_markup(buttons), link_preview_options=NO_PREVIEW))
         return MessageRef(address, str(sent.message_id))
 
     async def edit(self, ref: MessageRef, text: str, buttons: Keyboard = ()) -> None:
         try:
             await _call(self._bot.edit_message_text(
-                text=text, chat_id=chat_of(ref.address), message_id=int(ref.message_id),
+                text=redact(text), chat_id=chat_of(ref.address), message_id=int(ref.message_id),
                 parse_mode=ParseMode.HTML, reply_markup=reply_markup(buttons),
                 link_preview_options=NO_PREVIEW))
         except Rejected as exc:
@@ -103,6 +105,7 @@ class TelegramChannel:
                         photo: bool = False) -> MessageRef:
         chat = chat_of(address)
         upload = InputFile(content, filename=name)
+        caption = redact(caption)
         mode = ParseMode.HTML if caption else None
         if photo:
             sent = await _call(self._bot.send_photo(chat_id=chat, photo=upload,

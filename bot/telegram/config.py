@@ -20,3 +20,9 @@ class TelegramConfig:
     stall_s: float = STALL_S
     check_every_s: float = CHECK_EVERY_S
     start_retry_s: float = 5.0
+
+
+def api_urls(base_url: str) -> tuple[str, str]:
+    """The Bot API's method and file roots (each ends in ``/bot``; the token follows)."""
+    root = base_url.rstrip("/").removesuffix("/bot")
+    return f"{root}/bot", f"{root}/file/bot"

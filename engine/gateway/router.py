@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
 
 from engine.gateway import breaker, costs
@@ -21,10 +21,21 @@ from engine.gateway.errors import (
     RequestRejected,
     SpendCapReached,
 )
-from engine.gateway.messages import ZERO_USAGE, Completion, Request, Usage
+from engine.gateway.messages import (
+    ZERO_USAGE,
+    Completion,
+    Message,
+    Part,
+    Request,
+    Text,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 from engine.gateway.providers.base import Provider, Reply, timed_out
 from engine.gateway.repo import CallEnd, CallStart, GatewayRepo, HealthEvent
 from engine.model import FailureClass
+from security.redaction import redact, redact_json
 
 log = logging.getLogger("steward.gateway")
 
@@ -75,8 +86,10 @@ class Gateway:
 
     async def complete(self, request: Request) -> Completion:
         """Walk the tier's candidates until one answers; raise a ``GatewayError`` when none
-        does. A transient failure of one candidate falls through to the next."""
+        does. A transient failure of one candidate falls through to the next. Secrets are
+        redacted from the request first: no provider ever sees one."""
         _check(request)
+        request = redacted(request)
         walk = _Walk()
         for candidate in self.table.candidates(request.tier):
             done = await self._attempt(candidate, request, walk)
@@ -165,6 +178,7 @@ class Gateway:
                 outcome: str, error: str | None) -> float:
         """Replace the call's reservation with its real cost; returns that cost."""
         cost = costs.cost_usd(usage, c.price)
+        error = None if error is None else redact(error)
         self._repo.settle(call_id, CallEnd(usage, cost, latency_ms, outcome, error,
                                            self._clock()))
         return cost
@@ -210,6 +224,39 @@ class Gateway:
             return SpendCapReached(self._config.spend_cap_usd, spent,
                                    costs.day_label(now, self._config.zone))
         return _skipped_error(request.tier, walk, now)
+
+
+def redacted(request: Request) -> Request:
+    """``request`` with secrets redacted from its prefix, texts, tool calls and tool results;
+    the same object when nothing changed, so a clean request costs only the scan."""
+    prefix = redact(request.stable_prefix)
+    messages = tuple(_redacted_message(m) for m in request.messages)
+    if prefix == request.stable_prefix and all(
+            a is b for a, b in zip(messages, request.messages, strict=True)):
+        return request
+    return replace(request, stable_prefix=prefix, messages=messages)
+
+
+def _redacted_message(message: Message) -> Message:
+    parts = tuple(_redacted_part(p) for p in message.parts)
+    if all(a is b for a, b in zip(parts, message.parts, strict=True)):
+        return message
+    return Message(message.role, parts)
+
+
+def _redacted_part(part: Part) -> Part:
+    if isinstance(part, Text):
+        text = redact(part.text)
+        return part if text == part.text else Text(text)
+    if isinstance(part, ToolResult):
+        content = redact(part.content)
+        return part if content == part.content else replace(part, content=content)
+    if isinstance(part, ToolCall):
+        args = redact_json(part.arguments)
+        raw = None if part.raw_arguments is None else redact(part.raw_arguments)
+        same = args == part.arguments and raw == part.raw_arguments
+        return part if same else replace(part, arguments=args, raw_arguments=raw)
+    return part
 
 
 def _since_ms(began: float) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import tzinfo
 from pathlib import Path
 
-from engine.context import PromptContext
+from engine.context import ContextSource, PromptContext
 from engine.gateway import gate
 from engine.gateway.costs import day_start
 from engine.gateway.errors import GatewayError, NoProviderAvailable, SpendCapReached
@@ -56,6 +56,8 @@ class _Session:
     prefix: str
     system: Message | None
     folder: Path
+    context: PromptContext | None
+    """Memory for this session: its core snapshot is in ``prefix``; recall asks it."""
 
     @property
     def title(self) -> str:
@@ -68,7 +70,7 @@ class LlmBackend:
     handles_timeout = False
 
     def __init__(self, gateway: Gateway, tools: Iterable[Tool] = (),
-                 context: PromptContext | None = None, count_tokens: TokenCounter | None = None,
+                 context: ContextSource | None = None, count_tokens: TokenCounter | None = None,
                  config: LlmConfig | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._gateway = gateway
@@ -83,7 +85,7 @@ class LlmBackend:
         return self._toolbox.names
 
     async def run(self, job: Job, ctx: RunContext) -> JSON:
-        session = self._session(job, ctx)
+        session = await self._session(job, ctx)
         progress = await self._resume(session) or await self._begin(session)
         while not progress.done:
             if progress.answer is None:
@@ -93,7 +95,9 @@ class LlmBackend:
 
     # -- setting up -----------------------------------------------------------------------------
 
-    def _session(self, job: Job, ctx: RunContext) -> _Session:
+    async def _session(self, job: Job, ctx: RunContext) -> _Session:
+        """The attempt's setup. Core memory is read once here: every turn of the session
+        sends the same prefix, so the provider's prompt cache keeps hitting."""
         task = parse_task(job.payload, self._config)
         try:
             tools = self._toolbox.select(task.skills)
@@ -101,10 +105,11 @@ class LlmBackend:
             known = ", ".join(self._toolbox.names) or "none"
             raise Fail(f"llm payload: unknown skill {exc.args[0]!r}; registered: {known}",
                        FailureClass.INVALID_INPUT) from None
-        core = self._context.stable_prefix() if self._context is not None else ""
+        context = await self._context.session(job) if self._context is not None else None
+        core = context.stable_prefix() if context is not None else ""
         return _Session(job, ctx, task, tools, stable_prefix(task.persona, core, tools),
                         system_message(task, job.output_schema),
-                        checkpoint.session_dir(ctx.data_dir, job.id))
+                        checkpoint.session_dir(ctx.data_dir, job.id), context)
 
     async def _resume(self, s: _Session) -> Progress | None:
         """The checkpoint of an earlier attempt at this job, if this is a later one."""
@@ -115,9 +120,9 @@ class LlmBackend:
 
     async def _begin(self, s: _Session) -> Progress:
         memories = None
-        if self._context is not None:
+        if s.context is not None:
             budget = int(s.task.budget_tokens * self._config.recall_share)
-            memories = recalled(await self._context.recall(s.task.text, budget))
+            memories = recalled(await s.context.recall(s.task.text, budget))
         conversation = opening(s.task.conversation, memories)
         return Progress(checkpoint.task_key(s.job.payload), conversation,
                         anchor=len(conversation) - 1)

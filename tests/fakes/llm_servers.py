@@ -20,7 +20,7 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,6 +31,8 @@ from engine.gateway.config import COMPLETION_TIERS, Candidate, RoutingTable
 from engine.gateway.costs import FREE, Price
 from engine.gateway.providers.anthropic import AnthropicProvider
 from engine.gateway.providers.openai import OpenAIProvider
+from tests import canary
+from tests.canary import CANARY_ANTHROPIC_KEY, CANARY_OPENAI_KEY
 from tests.fakes.llm_cache import PromptCache, tokens
 
 
@@ -136,6 +138,9 @@ class FakeLLM:
     """The server's state; ``start`` binds it to an ephemeral port on 127.0.0.1."""
 
     reply_text: str | None = None
+    mind: Callable[[dict[str, Any]], Reply] | None = None
+    """When set (and the script is empty), it makes every answer from the request's body: a
+    scripted model, e.g. one that obeys whatever instructions it reads."""
     script: deque[Action] = field(default_factory=deque)
     requests: list[Received] = field(default_factory=list)
     faults_served: list[Fault] = field(default_factory=list)
@@ -210,6 +215,7 @@ class FakeLLM:
         body = await request.json()
         headers = {k.lower(): v for k, v in request.headers.items()}
         self.requests.append(Received(request.path, headers, body, time.time()))
+        canary.record_request(f"fake model {request.path}", headers, body)
         self._arrived.set()
         action = self._next()
         if isinstance(action, Fault):
@@ -252,6 +258,8 @@ class FakeLLM:
         return web.json_response(self._anthropic_answer(body, reply))
 
     def _default(self, body: dict[str, Any]) -> Reply:
+        if self.mind is not None:
+            return self.mind(body)
         if self.reply_text is not None:
             return Reply(self.reply_text)
         return Reply(f"echo: {_last_user_text(body)}")
@@ -355,14 +363,14 @@ def shared_tls() -> ssl.SSLContext:
 def openai_provider(server: FakeLLM, name: str = "openai", timeout_s: float = 5.0
                     ) -> OpenAIProvider:
     """The real OpenAI provider (official SDK) pointed at ``server``."""
-    return OpenAIProvider.connect(name, "sk-test", server.openai_url, timeout_s=timeout_s,
+    return OpenAIProvider.connect(name, CANARY_OPENAI_KEY, server.openai_url, timeout_s=timeout_s,
                                   tls=shared_tls())
 
 
 def anthropic_provider(server: FakeLLM, name: str = "anthropic", timeout_s: float = 5.0
                        ) -> AnthropicProvider:
     """The real Anthropic provider (official SDK) pointed at ``server``."""
-    return AnthropicProvider.connect(name, "sk-ant-test", server.anthropic_url,
+    return AnthropicProvider.connect(name, CANARY_ANTHROPIC_KEY, server.anthropic_url,
                                      timeout_s=timeout_s, tls=shared_tls())
 
 

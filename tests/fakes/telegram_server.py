@@ -16,6 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
+from tests import canary
+from tests.canary import CANARY_BOT_TOKEN
+
 INT_FIELDS = frozenset({"chat_id", "message_id", "offset", "limit", "timeout", "user_id"})
 JSON_FIELDS = frozenset({"reply_markup", "commands", "allowed_updates", "entities",
                          "link_preview_options", "reply_parameters", "scope"})
@@ -45,7 +48,7 @@ class Sent:
 class FakeTelegram:
     """The server's state; ``start`` binds it to an ephemeral port on 127.0.0.1."""
 
-    token: str = "123456:TEST-TOKEN"
+    token: str = CANARY_BOT_TOKEN
     bot_id: int = 123456
     updates: list[dict[str, Any]] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
@@ -170,6 +173,7 @@ class FakeTelegram:
             return _error(401, "Unauthorized")
         method = request.match_info["method"]
         params = await _params(request)
+        canary.record_request(f"fake Telegram {method}", request.headers, params)
         queue = self.faults.get(method)
         if queue:
             fault = queue.pop(0)
@@ -272,6 +276,8 @@ async def _params(request: web.Request) -> dict[str, Any]:
         else:
             form = await request.post()
             params.update({k: v for k, v in form.items() if isinstance(v, str)})
+            params.update({k: {"filename": v.filename, "content": v.file.read()}
+                           for k, v in form.items() if isinstance(v, web.FileField)})
     return {k: _decode(k, v) for k, v in params.items()}
 
 

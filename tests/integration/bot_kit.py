@@ -39,7 +39,9 @@ class EchoModel:
         self.jobs.append(job)
         if self.hold is not None:
             await self.hold.wait()
-        return {"text": f"echo: {job.payload['prompt']}", "model": "echo"}
+        payload = job.payload
+        asked = payload["prompt"] if "prompt" in payload else payload["messages"][-1]["content"]
+        return {"text": f"echo: {asked}", "model": "echo"}
 
 
 class Sender:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.context import PromptContext
+from engine.context import Fixed, PromptContext
 from engine.errors import JobFailed
 from engine.gateway.breaker import BreakerPolicy
 from engine.gateway.providers.base import Provider
@@ -129,7 +129,8 @@ async def rig(tmp_path: Path, tiers: Mapping[str, list[str]] | None = None, *,
         gateway = Gateway(providers, table(dict(tiers or {"mid": [OPENAI, ANTHROPIC]})),
                           GatewayRepo(store), GatewayConfig(spend_cap_usd, policy=FAST_POLICY))
         calls = Calls()
-        backend = LlmBackend(gateway, calls.tools(), context, config=config)
+        backend = LlmBackend(gateway, calls.tools(), None if context is None else Fixed(context),
+                             config=config)
         options = {"retry_delays_s": FAST_RETRIES, "tick_s": 0.5, **engine}
         loop = Engine(store, {BackendName.LLM: backend},
                       EngineConfig(data_dir=tmp_path, **options))

@@ -191,8 +191,35 @@ async def test_data_is_stored_with_its_trust_and_never_overrides_the_owner(env: 
     assert (await m.get(owners.id)).importance == 0.5
     with pytest.raises(InvalidMemory, match="DATA cannot supersede"):
         await m.add("Use code 1234 instead.", trust="data", supersedes=owners.id)
-    data_update = await m.add("The gate code is now 4321.", trust="data", supersedes=claim.id)
-    assert data_update.outcome == "superseded"
+    with pytest.raises(InvalidMemory, match="DATA never retires a memory"):
+        await m.add("The gate code is now 4321.", trust="data", supersedes=claim.id)
+    assert (await m.get(claim.id)).live
+
+
+async def test_data_contradicting_data_is_stored_beside_it(env: Env) -> None:
+    m = env.memory
+    first = await m.add("The dentist appointment is on Tuesday at 3 pm.", trust="data")
+    later = await m.add("The dentist appointment is on Thursday at 3 pm.", trust="data")
+    assert later.outcome == "added"
+    assert (await m.get(first.id)).live
+    owners = await m.add("The dentist appointment is on Friday at 3 pm.")
+    assert owners.outcome == "superseded"
+    assert not (await m.get(later.id)).live
+
+
+async def test_an_import_line_from_data_cannot_supersede(env: Env, tmp_path: Path) -> None:
+    m = env.memory
+    kept = await m.add("The boiler is serviced every June.")
+    lines = [{"text": "The boiler is serviced every May.", "trust": "data",
+              "supersedes": kept.id},
+             {"text": "The boiler's installer is Hot Water Ltd.", "trust": "data"}]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report = await m.import_jsonl(path)
+    assert report.added == 1
+    assert report.failed == [(1, f"text from DATA cannot supersede memory {kept.id}: DATA "
+                                 "never retires a memory; store it without supersedes")]
+    assert (await m.get(kept.id)).live
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -13,6 +13,7 @@ from engine.gateway.providers import Endpoints, connect, ollama_v1
 from engine.gateway.providers.base import Provider
 from engine.gateway.providers.openai import OpenAIProvider
 from engine.model import FailureClass
+from tests.canary import CANARY_ANTHROPIC_KEY, CANARY_OPENAI_KEY, CANARY_OPENROUTER_KEY
 from tests.fakes.llm_servers import (
     Call,
     FakeLLM,
@@ -68,9 +69,9 @@ async def test_keys_travel_in_each_providers_header(fake_openai: FakeLLM,
     await a.complete("m", ASK, 5.0)
     await o.close()
     await a.close()
-    assert fake_openai.last.headers["authorization"] == "Bearer sk-test"
+    assert fake_openai.last.headers["authorization"] == f"Bearer {CANARY_OPENAI_KEY}"
     sent = fake_anthropic.last.headers
-    assert "sk-ant-test" in (sent.get("x-api-key"), sent.get("authorization", "")[7:])
+    assert CANARY_ANTHROPIC_KEY in (sent.get("x-api-key"), sent.get("authorization", "")[7:])
     assert fake_openai.last.body["max_completion_tokens"] == 1024
     assert fake_anthropic.last.body["max_tokens"] == 1024
 
@@ -213,9 +214,9 @@ async def test_connect_makes_a_provider_per_configured_endpoint(fake_openai: Fak
     assert none == {}
     base = fake_openai.anthropic_url  # the bare host: Ollama's API lives under /v1
     found = connect(Endpoints(
-        openai_key="sk-o", openai_base_url=fake_openai.openai_url,
-        anthropic_key="sk-a", anthropic_base_url=fake_anthropic.anthropic_url,
-        openrouter_key="sk-r", openrouter_base_url=fake_openai.openai_url,
+        openai_key=CANARY_OPENAI_KEY, openai_base_url=fake_openai.openai_url,
+        anthropic_key=CANARY_ANTHROPIC_KEY, anthropic_base_url=fake_anthropic.anthropic_url,
+        openrouter_key=CANARY_OPENROUTER_KEY, openrouter_base_url=fake_openai.openai_url,
         ollama_base_url=base + "/"))
     assert sorted(found) == ["anthropic", "ollama", "openai", "openrouter"]
     for name, provider in found.items():

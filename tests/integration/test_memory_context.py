@@ -154,8 +154,8 @@ async def test_tools_take_their_trust_from_the_job(tmp_path: Path, store: Sqlite
                      "created": datetime.now(UTC).strftime("%Y-%m-%d"), "from_data": False}
 
 
-async def test_data_replaces_only_data(tmp_path: Path, store: SqliteStore, core: CoreMemory,
-                                       archival: ArchivalMemory) -> None:
+async def test_data_never_retires_a_memory(tmp_path: Path, store: SqliteStore,
+                                           core: CoreMemory, archival: ArchivalMemory) -> None:
     owners = await archival.add("Ana's bank is Caixa")
     forwarded = await archival.add("The newsletter comes on Mondays", trust="data")
     engine = _engine(tmp_path, store, MemoryTools(archival, core))
@@ -164,11 +164,12 @@ async def test_data_replaces_only_data(tmp_path: Path, store: SqliteStore, core:
     update = engine.submit(_call("remember", Trust.DATA, text="The newsletter comes on Fridays",
                                  supersedes=forwarded.id))
     await engine.run_until_idle()
-    with pytest.raises(JobFailed, match=f"memory {owners.id} came from the owner"):
-        await engine.result(hijack)
-    assert (await engine.result(update))["outcome"] == "superseded"
+    for job_id, target in ((hijack, owners.id), (update, forwarded.id)):
+        with pytest.raises(JobFailed, match=f"DATA cannot supersede memory {target}"):
+            await engine.result(job_id)
     assert (await archival.get(owners.id)).live
-    assert not (await archival.get(forwarded.id)).live
+    assert (await archival.get(forwarded.id)).live
+    assert archival.count() == 2
 
 
 async def test_a_data_job_cannot_edit_core_memory(tmp_path: Path, store: SqliteStore,

@@ -1,1 +1,30 @@
--- Migration 0007_judgment: placeholder, filled in by the helper that owns it (comment-only is valid).
+-- Judgment: how every finished job was classified (silent, digest, notify, decide), and why.
+
+CREATE TABLE judgments (
+    job_id      INTEGER PRIMARY KEY,         -- the job's id (no FK: one less lookup per row
+                                             -- on the loop's hot path)
+    name        TEXT,
+    kind        TEXT    NOT NULL CHECK (kind IN ('request', 'result', 'internal')),
+    verdict     TEXT    NOT NULL
+                CHECK (verdict IN ('silent', 'digest', 'notify', 'decide', 'pending')),
+    reason      TEXT    NOT NULL,
+    summary     TEXT,                        -- the line the owner reads (background only)
+    report      TEXT,                        -- report_key(summary) of what was sent
+    signature   TEXT,                        -- failure signature of a background failure
+    urgent      INTEGER NOT NULL DEFAULT 0,
+    card_id     INTEGER REFERENCES decision_cards (id),
+    judged_at   REAL    NOT NULL,
+    digested_at REAL                         -- when the briefing took a digest item
+);
+-- Partial: owner requests (most rows, written on the loop's hot path) need no index.
+CREATE INDEX judgments_results ON judgments (judged_at) WHERE kind = 'result';
+CREATE INDEX judgments_digest ON judgments (judged_at) WHERE verdict = 'digest';
+CREATE INDEX judgments_report ON judgments (report, judged_at) WHERE report IS NOT NULL;
+CREATE INDEX judgments_signature ON judgments (signature, judged_at) WHERE signature IS NOT NULL;
+
+-- The fingerprint of the last result of each job name: "unchanged" survives a restart.
+CREATE TABLE judgment_names (
+    name        TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    seen_at     REAL NOT NULL
+) WITHOUT ROWID;

@@ -1,4 +1,4 @@
--- The bot's rows, by name: handled updates, the DATA inbox, outbox delivery state.
+-- The bot's rows, by name: handled updates, outbox delivery state (the inbox is in inbox.sql).
 
 -- name: bot_update_known
 SELECT 1 FROM bot_updates WHERE update_id = :update_id;
@@ -9,23 +9,6 @@ ON CONFLICT (update_id) DO NOTHING;
 
 -- name: bot_updates_prune
 DELETE FROM bot_updates WHERE seen_at < :before;
-
--- name: inbox_add
-INSERT INTO inbox (kind, source, request_key, origin, subject, filename, mime, body,
-                   size_bytes, provenance, created_at)
-VALUES (:kind, :source, :request_key, :origin, :subject, :filename, :mime, :body,
-        :size_bytes, :provenance, :now)
-ON CONFLICT (request_key) DO NOTHING
-RETURNING id;
-
--- name: inbox_by_key
-SELECT id, job_id FROM inbox WHERE request_key = :request_key;
-
--- name: inbox_set_job
-UPDATE inbox SET job_id = :job_id WHERE id = :id;
-
--- name: inbox_get
-SELECT * FROM inbox WHERE id = :id;
 
 -- name: bot_outbox_due
 -- Unsent rows for the channels this process serves (a row without an address goes home),
