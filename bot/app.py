@@ -28,6 +28,7 @@ from bot.models import LazyLlm
 from bot.rhythms_wiring import Rhythms
 from bot.rhythms_wiring import install as install_rhythms
 from bot.settings import Settings, engine_config
+from engine.admission import Admission
 from engine.cards import Cards
 from engine.errors import StoreError
 from engine.gateway.config import COMPLETION_TIERS, PROVIDERS, load_table
@@ -47,10 +48,14 @@ from engine.workers.shell import ShellBackend
 from engine.workers.skill import SkillBackend
 from security.redaction import RedactingFilter, register_secrets
 from skills import diagnostic
+from skills.catalog import builtin_registry
+from skills.engine_link import EngineLink
+from skills.registry import Registry
 
 if TYPE_CHECKING:  # the gateway's SDKs and memory's models load only when they are used
     from engine.gateway.router import Gateway
     from rhythms.rhythm import Rhythm
+    from skills.memory_tools import MemoryTools
 
 log = logging.getLogger("steward")
 
@@ -80,6 +85,8 @@ class App:
     """Memory, opened on first use; whoever runs the loop awaits ``memory.close()``."""
     rhythms: Rhythms | None = None
     """The rhythms: their skills are registered; ``steward run`` runs their scheduler."""
+    skills: Registry | None = None
+    """The skill registry (tools with risk tiers, behind the trust gate), for listings."""
 
     @property
     def gateway(self) -> Gateway | None:
@@ -173,12 +180,13 @@ def make_shell(data_dir: Path) -> ShellBackend:
     return ShellBackend(workspace=workspace)
 
 
-def make_backends(shell: ShellBackend, store: SqliteStore | None = None
-                  ) -> dict[BackendName, Backend]:
-    """The backends this process runs: shell commands, the built-in skills and, with the store
-    that keeps their sessions, the coding agents (``claude``/``codex`` on PATH)."""
-    backends: dict[BackendName, Backend] = {BackendName.SHELL: shell,
-                                            BackendName.SKILL: SkillBackend(diagnostic.SKILLS)}
+def make_backends(shell: ShellBackend, store: SqliteStore | None = None,
+                  skills: Registry | None = None) -> dict[BackendName, Backend]:
+    """The backends this process runs: shell commands, the built-in skills (the registry's,
+    behind the trust gate, when given) and, with the store that keeps their sessions, the
+    coding agents (``claude``/``codex`` on PATH)."""
+    skill = skills.skill_backend() if skills is not None else SkillBackend(diagnostic.SKILLS)
+    backends: dict[BackendName, Backend] = {BackendName.SHELL: shell, BackendName.SKILL: skill}
     if store is not None:
         backends.update(agent_backends(SessionRepo(store), shell.workspace, time.time))
     return backends
@@ -213,19 +221,34 @@ def build(settings: Settings, *, lock: bool = False) -> App:
         store = SqliteStore.open(data_dir / DB_FILE)
         undo.callback(store.close)
         shell = make_shell(data_dir)
-        backends = make_backends(shell, store)
         memory = LazyMemory(settings, store)
+        link = EngineLink()
+        skills = make_skills(settings, link, memory)
+        backends = make_backends(shell, store, skills)
         llm = make_llm(settings, store, memory) if settings.providers else None
         if llm is not None:
             backends[BackendName.LLM] = llm
         install_judgment_gate(store, backends, llm)
         seed_workers(store, backends, time.time())
-        engine = Engine(store, backends, engine_config(settings))
-        install_mail(settings, backends, engine)
+        engine = Engine(store, backends, engine_config(settings),
+                        admission=Admission(settings.data_dir))
+        link.bind(engine)
+        for mail_skill in install_mail(settings, backends, engine).skills:
+            skills.register(mail_skill)
         rhythms = install_rhythms(settings, store, backends, engine, memory, llm,
                                   extra=ops_rhythms(settings, backends))
         undo.pop_all()
-    return App(settings, store, engine, shell, backends, run_lock, llm, memory, rhythms)
+    return App(settings, store, engine, shell, backends, run_lock, llm, memory, rhythms,
+               skills=skills)
+
+
+def make_skills(settings: Settings, link: EngineLink, memory: LazyMemory) -> Registry:
+    """The built-in skills behind the trust gate, over the engine ``link`` is bound to once
+    it is built; memory opens at the first memory tool call."""
+    async def memory_tools() -> MemoryTools:
+        return (await memory()).tools()
+
+    return builtin_registry(link, settings.data_dir, memory=memory_tools)
 
 
 def ops_rhythms(settings: Settings, backends: dict[BackendName, Backend]) -> list[Rhythm]:

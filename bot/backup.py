@@ -244,8 +244,18 @@ def write_archive(staging: Path, manifest: Manifest, path: Path) -> None:
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(partial, path)
+        _sync_dir(path.parent)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _sync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class _Bytes:

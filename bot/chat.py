@@ -32,14 +32,18 @@ backend whenever it builds one (``bot.app.make_llm``)."""
 
 
 def ask_spec(text: str, request: Request, *, priority: int, name: str,
-             history: Sequence[Exchange] = (), skills: Sequence[str] = ()) -> JobSpec:
+             history: Sequence[Exchange] = (), skills: Sequence[str] = (),
+             recall: bool = False) -> JobSpec:
     """The ``llm`` job that answers the owner's ``text``, back to where it was asked, after
-    the ``history`` of the conversation, with ``skills`` (tools) it may call."""
+    the ``history`` of the conversation, with ``skills`` (tools) it may call and, with
+    ``recall``, the memories most relevant to ``text`` leading it."""
     payload: dict[str, JSON] = {"prompt": text}
     if history:
         payload = {"messages": list(messages(history, text))}
     if skills:
         payload["skills"] = list(skills)
+    if recall:
+        payload["recall"] = True
     return JobSpec(BackendName.LLM, payload, priority=priority, origin=Origin.OWNER,
                    trust=Trust.COMMAND, idempotency_key=request_key(*_split(request.key)),
                    name=name, reply_to=request.address)
@@ -71,7 +75,7 @@ class Chat:
         history = await self._history.recent(request.address)
         job_id = self._engine.submit(ask_spec(request.text, request, priority=CHAT_PRIORITY,
                                               name=CHAT_NAME, history=history,
-                                              skills=CHAT_SKILLS))
+                                              skills=CHAT_SKILLS, recall=True))
         task = asyncio.create_task(self._typing(request.address, job_id),
                                    name=f"typing-{job_id}")
         self._tasks.add(task)

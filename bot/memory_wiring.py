@@ -77,16 +77,17 @@ def open_core(settings: Settings, store: Store) -> CoreMemory:
     return CoreMemory.open(settings.data_dir / FILE_NAME, store, core_template())
 
 
-def open_memory(settings: Settings, store: Store, embedder: Embedder | None = None
-                ) -> MemoryParts:
-    """Memory in ``settings.data_dir``: ``core_memory.md``, LanceDB in ``lancedb/`` (opened on
-    first use) and sessions in ``sessions/``. MiniLM on onnxruntime embeds unless told."""
+def open_memory(settings: Settings, store: Store, embedder: Embedder | None = None,
+                core: CoreMemory | None = None) -> MemoryParts:
+    """Memory in ``settings.data_dir``: ``core_memory.md`` (unless already opened), LanceDB in
+    ``lancedb/`` (opened on first use) and sessions in ``sessions/``. MiniLM on onnxruntime
+    embeds unless told."""
     from memory.archival import ArchivalMemory
     from memory.embeddings import OnnxMiniLM
 
     data_dir = settings.data_dir
     archival = ArchivalMemory(store, embedder or OnnxMiniLM(), data_dir / LANCE_DIR)
-    return MemoryParts(open_core(settings, store), archival,
+    return MemoryParts(core or open_core(settings, store), archival,
                        WorkingMemory(data_dir / SESSIONS_DIR), settings.zone)
 
 
@@ -101,6 +102,7 @@ class LazyMemory:
     def __init__(self, settings: Settings, store: Store) -> None:
         self._settings = settings
         self._store = store
+        self._core: CoreMemory | None = None
         self._parts: MemoryParts | None = None
         self._lock = asyncio.Lock()
 
@@ -108,18 +110,29 @@ class LazyMemory:
         async with self._lock:
             if self._parts is None:
                 await asyncio.to_thread(import_memory)
-                self._parts = open_memory(self._settings, self._store)
+                self._parts = open_memory(self._settings, self._store, core=self.core())
         return self._parts
 
-    async def session(self, job: Job) -> MemoryContext | None:
-        """A prompt context for one session of ``job``; None (the model answers without
+    def core(self) -> CoreMemory:
+        """Core memory alone: a small file, opened (and reconciled) once, without the imports
+        archival memory needs."""
+        if self._core is None:
+            self._core = open_core(self._settings, self._store)
+        return self._core
+
+    async def session(self, job: Job, recall: bool) -> MemoryContext | None:
+        """A prompt context for one session of ``job``: core memory, and archival memory when
+        the session ``recall``s (opening it on first use). None (the model answers without
         memory, and the reason is logged) when memory cannot be opened."""
+        from memory.context import MemoryContext
+
         try:
-            parts = await self()
+            if recall:
+                return (await self()).context()
+            return MemoryContext(self.core(), None, zone=self._settings.zone)
         except (MemoryFault, OSError, ValueError) as exc:
             log.warning("memory unavailable for job %s: %s", job.id, exc)
             return None
-        return parts.context()
 
     def llm_tools(self) -> list[Tool]:
         """remember, recall and core_edit for the model; memory opens at the first call."""

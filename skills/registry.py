@@ -40,6 +40,7 @@ class Registry:
 
     def __init__(self, gate: Gate, skills: Iterable[Skill] = ()) -> None:
         self._gate = gate
+        self._backends: list[SkillBackend] = []
         self._skills: dict[str, Skill] = {}
         self._validators: dict[str, jsonschema.Draft202012Validator] = {}
         for skill in skills:
@@ -57,6 +58,8 @@ class Registry:
                              f"{exc.message}") from None
         self._skills[skill.name] = skill
         self._validators[skill.name] = jsonschema.Draft202012Validator(skill.parameters)
+        for backend in self._backends:
+            backend.register(skill.name, self._job_fn(skill.name))
 
     @property
     def names(self) -> list[str]:
@@ -94,7 +97,16 @@ class Registry:
         return {name: self._job_fn(name) for name in self.names}
 
     def skill_backend(self) -> SkillBackend:
-        return SkillBackend(self.backend_skills())
+        backend = SkillBackend()
+        self.attach(backend)
+        return backend
+
+    def attach(self, backend: SkillBackend) -> None:
+        """Run this registry's skills on ``backend``: those registered now, and later ones
+        (skills wired after the engine exists, like e-mail's)."""
+        for name, fn in self.backend_skills().items():
+            backend.register(name, fn)
+        self._backends.append(backend)
 
     def llm_tools(self, names: Iterable[str] | None = None) -> list[Tool]:
         """The skills (all, or those named) as tools the llm worker offers a model."""

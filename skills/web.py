@@ -106,10 +106,11 @@ class WebFetcher:
     async def fetch(self, url: str) -> Page:
         """The page at ``url`` after at most ``max_redirects`` redirects."""
         current = target(url)
+        transport = self._transports() if self._transports else None
         try:
             async with asyncio.timeout(self._config.timeout_s), httpx.AsyncClient(
-                    transport=self._transports() if self._transports else None, verify=_tls(), follow_redirects=False,
-                    trust_env=False, timeout=self._config.timeout_s) as client:
+                    transport=transport, verify=_tls(), follow_redirects=False, trust_env=False,
+                    timeout=self._config.timeout_s) as client:
                 for _ in range(self._config.max_redirects + 1):
                     page, following = await self._hop(client, current)
                     if page is not None:

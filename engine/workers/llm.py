@@ -105,7 +105,9 @@ class LlmBackend:
             known = ", ".join(self._toolbox.names) or "none"
             raise Fail(f"llm payload: unknown skill {exc.args[0]!r}; registered: {known}",
                        FailureClass.INVALID_INPUT) from None
-        context = await self._context.session(job) if self._context is not None else None
+        context = None
+        if self._context is not None:
+            context = await self._context.session(job, task.recall)
         core = context.stable_prefix() if context is not None else ""
         return _Session(job, ctx, task, tools, stable_prefix(task.persona, core, tools),
                         system_message(task, job.output_schema),
@@ -120,7 +122,7 @@ class LlmBackend:
 
     async def _begin(self, s: _Session) -> Progress:
         memories = None
-        if s.context is not None:
+        if s.context is not None and s.task.recall:
             budget = int(s.task.budget_tokens * self._config.recall_share)
             memories = recalled(await s.context.recall(s.task.text, budget))
         conversation = opening(s.task.conversation, memories)

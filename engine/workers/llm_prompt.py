@@ -41,6 +41,7 @@ class LlmPayload(TypedDict, total=False):
     budget_tokens: int
     temperature: float
     review: ReviewPayload
+    recall: bool
 
 
 _TEXT = {"type": "string", "minLength": 1}
@@ -60,6 +61,7 @@ PAYLOAD_SCHEMA: dict[str, JSON] = {
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
         "review": {"type": "object", "additionalProperties": False,
                    "properties": {"tier": _TEXT, "instructions": {"type": "string"}}},
+        "recall": {"type": "boolean"},
     },
     "oneOf": [{"required": ["prompt"]}, {"required": ["messages"]}],
     "additionalProperties": False,
@@ -107,6 +109,8 @@ class Task:
     budget_tokens: int
     temperature: float | None
     review: Review | None
+    recall: bool = False
+    """Recalled memories lead the task (chat asks for it); core memory is in every prompt."""
 
     @property
     def text(self) -> str:
@@ -131,7 +135,8 @@ def parse_task(payload: JSON, defaults: LlmConfig) -> Task:
         budget_tokens=p.get("budget_tokens", defaults.budget_tokens),
         temperature=p.get("temperature"),
         review=None if review is None else Review(
-            review.get("tier", defaults.review_tier), review.get("instructions", "")))
+            review.get("tier", defaults.review_tier), review.get("instructions", "")),
+        recall=p.get("recall", False))
 
 
 def _conversation(p: LlmPayload) -> tuple[str, tuple[Message, ...]]:

@@ -32,6 +32,7 @@ from engine.model import BackendName, JobSpec, JobState, Origin
 from engine.promise import Promise
 from engine.promise import submit as submit_promise
 from engine.store.sqlite import SqliteStore
+from tests.canary import CANARY_OPENAI_KEY
 from tests.fakes.llm_servers import FakeLLM
 from tests.fakes.telegram_server import FakeTelegram, Fault
 
@@ -189,7 +190,7 @@ def _env(data: Path, fake: FakeTelegram, llm: FakeLLM, plan: ChaosPlan) -> dict[
             "STEWARD_METRICS_ADDR": f"127.0.0.1:{free_port()}", "STEWARD_TICK_SECONDS": "1",
             "STEWARD_SLOTS": str(plan.slots), "STEWARD_GRACE_SECONDS": "2",
             "STEWARD_RETRY_DELAYS": "0.5,1,2", "STEWARD_DAILY_SPEND_CAP_USD": "1000",
-            "OPENAI_API_KEY": "sk-chaos-test-key", "OPENAI_BASE_URL": llm.openai_url,
+            "OPENAI_API_KEY": CANARY_OPENAI_KEY, "OPENAI_BASE_URL": llm.openai_url,
             "PTB_TIMEDELTA": "1"}
 
 

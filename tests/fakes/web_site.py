@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import httpx
 from aiohttp import web
 
+from tests.fakes.llm_servers import shared_tls
+
 
 @dataclass
 class Hit:
@@ -127,7 +129,7 @@ class Remap(httpx.AsyncBaseTransport):
 
     def __init__(self, to_loopback: set[str]) -> None:
         self._ips = to_loopback
-        self._inner = httpx.AsyncHTTPTransport()
+        self._inner = httpx.AsyncHTTPTransport(verify=shared_tls())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.host in self._ips:

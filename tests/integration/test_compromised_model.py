@@ -39,8 +39,14 @@ from skills.web import WebConfig, WebFetcher
 from tests.canary import CANARIES, CANARY_EXTRA_SECRET, CANARY_OPENAI_KEY
 from tests.fakes import adb_server, web_site
 from tests.fakes.llm_servers import FakeLLM, openai_provider, serving, table
-from tests.integration.injections import SUMMARY, ObedientMind, Payload, corpus, email_body, \
-    web_page
+from tests.integration.injections import (
+    SUMMARY,
+    ObedientMind,
+    Payload,
+    corpus,
+    email_body,
+    web_page,
+)
 from tests.integration.llm_kit import FAST_POLICY, FAST_RETRIES, OPENAI
 from tests.integration.skills_kit import shell_backend
 
@@ -206,3 +212,4 @@ def _no_secret_reached_the_model_or_left(w: World, jobs: dict[int, int]) -> None
     for text in seen:
         for secret in CANARIES:
             assert secret not in text
+

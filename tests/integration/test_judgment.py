@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.gateway.router import Gateway
-from engine.judgment import Judgment, Judgments
+from engine.judgment import GATE_PER_HOUR, Judgment, Judgments
 from engine.judgment_gate import Connect, GateConfig, JudgmentGate
 from engine.loop import Engine, EngineConfig
 from engine.model import JSON, BackendName, FailureClass, Graph, JobSpec, Need, Node, Origin
@@ -231,6 +231,19 @@ async def test_a_gate_that_cannot_run_still_fails_closed(tmp_path: Path) -> None
                   if j.idempotency_key == gate_key(found.job_id)]
         assert gate.origin is Origin.SYSTEM
         assert r.outbox() == []
+
+
+async def test_the_gate_has_an_hourly_budget(tmp_path: Path) -> None:
+    with rig(tmp_path) as r:
+        first = [r.submit({"page": i}, f"watch-{i}") for i in range(GATE_PER_HOUR + 2)]
+        await r.engine.run_until_idle()
+        r.clock.advance(3600)
+        later = await r.run({"page": "new"}, "watch-0")
+        reasons = [r.of(i).reason for i in first]
+    assert reasons.count("no model is configured for the gate") == GATE_PER_HOUR
+    assert reasons[GATE_PER_HOUR:] == [
+        f"the model gate's budget of {GATE_PER_HOUR} an hour is spent"] * 2
+    assert later.reason == "no model is configured for the gate", "an hour later it asks again"
 
 
 async def test_a_job_run_again_is_judged_again(tmp_path: Path) -> None:

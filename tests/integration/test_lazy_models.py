@@ -29,7 +29,7 @@ app = build(load_settings())
 assert "llm" in {b.value for b in app.backends}, app.backends
 app.store.list_jobs(5, "created", None)
 app.close()
-heavy = sorted(m for m in ("openai", "anthropic", "lancedb", "onnxruntime", "tiktoken")
+heavy = sorted(m for m in ("openai", "anthropic", "lancedb", "onnxruntime")
                if m in sys.modules)
 print(",".join(heavy) or "none")
 """

@@ -29,7 +29,7 @@ async def test_core_memory_is_in_the_cached_prefix_and_recall_leads_the_task(
     memory = Memory()
     async with rig(tmp_path, {"mid": [ANTHROPIC]}, context=memory) as r:
         job = await r.run({"prompt": "what should I brew?", "skills": ["note"],
-                           "system": "Answer in one line."})
+                           "system": "Answer in one line.", "recall": True})
         assert job.state is JobState.DONE, job.error
         body = r.anthropic.last.body
         prefix, own = body["system"]
@@ -42,6 +42,16 @@ async def test_core_memory_is_in_the_cached_prefix_and_recall_leads_the_task(
         assert "- Ada prefers tea to coffee." in recalled["text"]
         assert task["text"] == "what should I brew?"
         assert memory.asked == [("what should I brew?", 4000)]
+
+
+async def test_without_recall_only_core_memory_reaches_the_prompt(tmp_path: Path) -> None:
+    memory = Memory()
+    async with rig(tmp_path, {"mid": [OPENAI]}, context=memory) as r:
+        job = await r.run({"prompt": "summarise this page"})
+        assert job.state is JobState.DONE, job.error
+        assert "<core-memory>\n- The owner is Ada" in system_text(r.openai.last)
+        assert "<recalled-memories>" not in str(r.openai.last.body)
+    assert memory.asked == []
 
 
 async def test_old_tool_output_is_elided_when_the_budget_is_tight(tmp_path: Path) -> None:

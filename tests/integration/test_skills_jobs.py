@@ -152,3 +152,17 @@ async def test_ask_owner_from_data_says_so_and_bad_choices_are_refused(tmp_path:
         bad = await rig.run("ask_owner", {"question": "?", "choices": ["only one"]})
         assert bad.state is JobState.FAILED
         assert "invalid choices" in (bad.error or "")
+
+
+async def test_only_skills_behind_the_gate_can_be_spawned(tmp_path: Path) -> None:
+    with skill_rig(tmp_path) as rig:
+        caller = _caller(rig, Trust.COMMAND)
+        for name in ("backup", "mail_deliver", None):
+            with pytest.raises(SkillRefused, match="not a skill that can be spawned"):
+                await _call(rig, caller, "spawn_job", {
+                    "backend": "skill", "payload": {"skill": name, "args": {}}})
+        sneaky = {"name": "s", "steps": [{"name": "a", "backend": "skill",
+                                          "payload": {"skill": "mail_deliver"}}]}
+        with pytest.raises(SkillRefused, match="not a skill that can be spawned"):
+            await _call(rig, caller, "spawn_pipeline", {"pipeline": sneaky})
+        assert rig.jobs(BackendName.SKILL) == []

@@ -13,6 +13,7 @@ from skills.catalog import builtin_registry
 from skills.engine_link import EngineLink
 from skills.errors import InvalidArguments, SkillUnavailable, UnknownSkill
 from skills.gate import Gate
+from skills.memory_tools import MemoryTools
 from skills.registry import Registry
 from skills.skill import Skill, schema
 
@@ -95,3 +96,18 @@ def test_the_builtin_catalog_and_its_risk_tiers(tmp_path: Path) -> None:
     assert [t.name for t in tools] == ["web_fetch", "files_read"]
     with pytest.raises(UnknownSkill):
         registry.llm_tools(["rm_rf"])
+
+
+def test_memory_skills_are_tiered_and_open_memory_only_when_called(tmp_path: Path) -> None:
+    opened: list[int] = []
+
+    async def open_tools() -> MemoryTools:
+        opened.append(1)
+        raise AssertionError("memory must not open while the registry is built")
+
+    registry = builtin_registry(EngineLink(), tmp_path, memory=open_tools)
+    assert (registry.get("recall").risk, registry.get("remember").risk,
+            registry.get("core_edit").risk) == (Risk.LOW, Risk.MEDIUM, Risk.MEDIUM)
+    assert registry.get("core_edit").data_refused
+    assert not registry.get("remember").data_refused
+    assert opened == []

@@ -14,6 +14,7 @@ CREATE TABLE judgments (
     urgent      INTEGER NOT NULL DEFAULT 0,
     card_id     INTEGER REFERENCES decision_cards (id),
     judged_at   REAL    NOT NULL,
+    gate_at     REAL,                        -- when the model gate was asked about it
     digested_at REAL                         -- when the briefing took a digest item
 );
 -- Partial: owner requests (most rows, written on the loop's hot path) need no index.
@@ -21,6 +22,7 @@ CREATE INDEX judgments_results ON judgments (judged_at) WHERE kind = 'result';
 CREATE INDEX judgments_digest ON judgments (judged_at) WHERE verdict = 'digest';
 CREATE INDEX judgments_report ON judgments (report, judged_at) WHERE report IS NOT NULL;
 CREATE INDEX judgments_signature ON judgments (signature, judged_at) WHERE signature IS NOT NULL;
+CREATE INDEX judgments_gate ON judgments (gate_at) WHERE gate_at IS NOT NULL;
 
 -- The fingerprint of the last result of each job name: "unchanged" survives a restart.
 CREATE TABLE judgment_names (

@@ -3,13 +3,13 @@
 -- name: judgment_record
 -- Positional (the loop's hot path writes one per finished job); a job run again is judged again.
 INSERT INTO judgments (job_id, name, kind, verdict, reason, summary, report, signature, urgent,
-                       card_id, judged_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       card_id, judged_at, gate_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (job_id) DO UPDATE SET
     name = excluded.name, kind = excluded.kind, verdict = excluded.verdict,
     reason = excluded.reason, summary = excluded.summary, report = excluded.report,
     signature = excluded.signature, urgent = excluded.urgent, card_id = excluded.card_id,
-    judged_at = excluded.judged_at, digested_at = NULL;
+    judged_at = excluded.judged_at, gate_at = excluded.gate_at, digested_at = NULL;
 
 -- name: judgment_name_seen
 INSERT INTO judgment_names (name, fingerprint, seen_at) VALUES (?, ?, ?)
@@ -31,6 +31,10 @@ WHERE signature = :signature AND judged_at >= :since AND job_id != :job_id LIMIT
 -- Which of these jobs others depend on: their results feed those jobs, not the owner.
 SELECT DISTINCT parent_id FROM dependencies
 WHERE parent_id IN (SELECT value FROM json_each(:ids));
+
+-- name: judgment_gate_asked
+-- How many results the model gate was asked about since :since (its budget).
+SELECT COUNT(*) FROM judgments WHERE gate_at IS NOT NULL AND gate_at > :since;
 
 -- name: judgment_get
 SELECT * FROM judgments WHERE job_id = :job_id;

@@ -72,7 +72,8 @@ UPDATE jobs SET payload = :payload, max_attempts = 1 WHERE id = :id;
 -- name: ops_heal_settle
 -- Retried rows whose job has since succeeded.
 UPDATE ops_selfheal SET state = 'healed', updated_at = :now
-WHERE state = 'retried' AND job_id IN (SELECT id FROM jobs WHERE state = 'done');
+WHERE state = 'retried'
+  AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = ops_selfheal.job_id AND j.state = 'done');
 
 -- name: ops_heal_counts
 SELECT state, COUNT(*) AS n FROM ops_selfheal GROUP BY state;
@@ -87,7 +88,9 @@ SELECT provider, model, tier FROM model_calls WHERE job_id = :job_id ORDER BY id
 -- A tap on an incident's card acknowledges it.
 UPDATE ops_incidents SET acked_at = (SELECT resolved_at FROM decision_cards c
                                      WHERE c.id = ops_incidents.card_id)
-WHERE acked_at IS NULL AND card_id IN (SELECT id FROM decision_cards WHERE state = 'resolved');
+WHERE acked_at IS NULL AND card_id IS NOT NULL
+  AND EXISTS (SELECT 1 FROM decision_cards c WHERE c.id = ops_incidents.card_id
+              AND c.state = 'resolved');
 
 -- name: ops_incident_note
 INSERT INTO ops_incidents (signature, backend, failure_class, sample_error, first_job_id,
