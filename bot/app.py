@@ -48,14 +48,13 @@ from engine.workers.shell import ShellBackend
 from engine.workers.skill import SkillBackend
 from security.redaction import RedactingFilter, register_secrets
 from skills import diagnostic
-from skills.catalog import builtin_registry
 from skills.engine_link import EngineLink
-from skills.registry import Registry
 
 if TYPE_CHECKING:  # the gateway's SDKs and memory's models load only when they are used
     from engine.gateway.router import Gateway
     from rhythms.rhythm import Rhythm
     from skills.memory_tools import MemoryTools
+    from skills.registry import Registry
 
 log = logging.getLogger("steward")
 
@@ -245,6 +244,8 @@ def build(settings: Settings, *, lock: bool = False) -> App:
 def make_skills(settings: Settings, link: EngineLink, memory: LazyMemory) -> Registry:
     """The built-in skills behind the trust gate, over the engine ``link`` is bound to once
     it is built; memory opens at the first memory tool call."""
+    from skills.catalog import builtin_registry  # httpx and the tools load only to run
+
     async def memory_tools() -> MemoryTools:
         return (await memory()).tools()
 

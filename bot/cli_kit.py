@@ -16,6 +16,7 @@ from bot import render
 from bot.app import App, build
 from bot.settings import load_settings
 from engine.model import JSON
+from security.redaction import redact
 
 OK, FAILED, BAD_INPUT, ENVIRONMENT, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -29,9 +30,9 @@ def width() -> int:
 def emit(args: argparse.Namespace, data: JSON, text: Callable[[], str]) -> None:
     """JSON for scripts with ``--json``, else the rendered text."""
     if getattr(args, "json", False):
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print(redact(json.dumps(data, ensure_ascii=False, indent=2)))
     else:
-        print(text())
+        print(redact(text()))
 
 
 @contextmanager

@@ -88,7 +88,8 @@ class _JobCommands:
             return usage("/run TEXT", "TEXT is the task, e.g. /run summarise my week")
         if not self._d.llm:
             return Reply(NO_MODEL)
-        job_id = self._d.engine.submit(ask_spec(args, request, priority=2, name="run"))
+        job_id = self._d.engine.submit(ask_spec(args, request, priority=2, name="run",
+                                                recall=True))
         return Reply(f"Queued as job {job_id}; the answer will come here. "
                      f"/job {job_id} shows how it is going.")
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TextIO
 
+from bot import rhythms_wiring
 from bot.app import App, run
 from bot.channel import CONSOLE
 from bot.commands_memory import gateway_spend
@@ -118,14 +119,17 @@ async def _serve(app: App, stdin: TextIO, stdout: TextIO) -> None:
     core = make_core(app)
     vitals = vitals_of(app, core)
     # The engine's task first: its "started:" is the process's first line.
-    parts = [run(app, stop), _health(vitals, app.settings.metrics_addr, stop),
+    health = _health(vitals, app.settings.metrics_addr, stop, app.settings.allow_public_bind)
+    parts = [run(app, stop), health,
              _channel(app, core, vitals, stop, stdin, stdout)]
+    if app.rhythms is not None:
+        parts.append(rhythms_wiring.serve(app.rhythms, stop))
     async with warming(app):
         await together(stop, *parts)
 
 
-async def _health(vitals: Vitals, addr: str, stop: asyncio.Event) -> None:
-    server = HealthServer(vitals, addr)
+async def _health(vitals: Vitals, addr: str, stop: asyncio.Event, allow_public: bool) -> None:
+    server = HealthServer(vitals, addr, allow_public=allow_public)
     if await server.start():
         try:
             await stop.wait()

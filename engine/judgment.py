@@ -21,7 +21,6 @@ from engine import cards
 from engine.model import JSON, BackendName, FailureClass, Job, JobSpec, JobState, Origin
 from engine.rules import judgment as rules
 from engine.rules.judgment import (
-    OWNER_REQUEST,
     Call,
     Ended,
     Hints,
@@ -44,7 +43,6 @@ GATE_PER_HOUR = 20
 straight to the digest, so background work can neither run up costs nor crowd the owner's own
 calls off a rate-limited provider."""
 HOUR_S = 3600.0
-_REQUEST = (Kind.REQUEST.value, Verdict.NOTIFY.value, OWNER_REQUEST.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,33 +61,36 @@ class Finish:
 def judge_done(store: Store, done: list[tuple[Job, JSON, str]], now: float,
                enqueue: Enqueue) -> None:
     """Judge many successes (the loop's hot path): owner requests in one bulk insert."""
-    rows: list[tuple[object, ...]] = []
+    requests: list[tuple[int, str | None, float]] = []
     background = [Finish(job, JobState.DONE, result, text) for job, result, text in done
-                  if not _request(job, now, rows)]
-    _judge(store, rows, background, now, enqueue)
+                  if not _request(job, now, requests)]
+    _judge(store, requests, background, now, enqueue)
 
 
 def judge(store: Store, finishes: list[Finish], now: float, enqueue: Enqueue) -> None:
     """Judge jobs that ended any way (failed, cancelled, dead, a group done)."""
-    rows: list[tuple[object, ...]] = []
-    background = [f for f in finishes if not _request(f.job, now, rows)]
-    _judge(store, rows, background, now, enqueue)
+    requests: list[tuple[int, str | None, float]] = []
+    background = [f for f in finishes if not _request(f.job, now, requests)]
+    _judge(store, requests, background, now, enqueue)
 
 
-def _request(job: Job, now: float, rows: list[tuple[object, ...]]) -> bool:
-    """An owner request is answered by the resolver's own outbox row: just record that."""
+def _request(job: Job, now: float, requests: list[tuple[int, str | None, float]]) -> bool:
+    """An owner request is answered by the resolver's own outbox row: "notify (owner
+    request)" is only recorded."""
     if not rules.is_request(job.origin, job.reply_to, job.idempotency_key):
         return False
-    rows.append((job.id, job.name, *_REQUEST, None, None, None, 0, None, now, None))
+    requests.append((job.id, job.name, now))
     log.debug("job %d: notify: owner request", job.id)
     return True
 
 
-def _judge(store: Store, rows: list[tuple[object, ...]], background: list[Finish], now: float,
-           enqueue: Enqueue) -> None:
+def _judge(store: Store, requests: list[tuple[int, str | None, float]],
+           background: list[Finish], now: float, enqueue: Enqueue) -> None:
+    if requests:
+        store.run_many("judgment_record_requests", requests)
     if background:
+        rows: list[tuple[object, ...]] = []
         _Pass(store, now, enqueue, rows).judge(background)
-    if rows:
         store.run_many("judgment_record", rows)
 
 

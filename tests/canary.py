@@ -60,6 +60,7 @@ def _append(entry: dict[str, str]) -> None:
     if path is None:
         return
     line = json.dumps(entry, ensure_ascii=False) + "\n"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # survives a cleaned /tmp
     # O_APPEND: lines from several processes never interleave within a line.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:

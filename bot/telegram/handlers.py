@@ -26,6 +26,7 @@ from bot.telegram.channel import TelegramChannel
 from bot.telegram.gate import OwnerGate
 from bot.telegram.intake import is_data, item_from
 from engine.rules.cards import unpack
+from security.redaction import redact
 
 log = logging.getLogger("steward.bot")
 
@@ -112,7 +113,7 @@ class Handlers:
                if shown is not None else None)
         reply = self._desk.tap(unpack(query.data) if ref else None, ref)
         try:
-            await query.answer(reply.note[:ANSWER_CHARS])
+            await query.answer(redact(reply.note)[:ANSWER_CHARS])
         except TelegramError as exc:
             log.warning("telegram: answering a tap failed: %s", exc)
         if reply.edit is not None and ref is not None:

@@ -75,9 +75,6 @@ class Call:
     kind: Kind = Kind.RESULT
 
 
-OWNER_REQUEST = Call(Verdict.NOTIFY, "owner request", Kind.REQUEST)
-
-
 @dataclass(frozen=True, slots=True)
 class Decision:
     question: str

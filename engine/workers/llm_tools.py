@@ -13,6 +13,7 @@ from engine.gateway.messages import ToolCall, ToolResult, ToolSpec
 from engine.model import JSON
 from engine.signals import Signal
 from engine.workers.backend import RunContext
+from security.data_marking import wrap_tagged
 
 log = logging.getLogger("steward.llm")
 
@@ -88,8 +89,7 @@ def wrap_output(name: str, value: JSON, limit_chars: int) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     if len(text) > limit_chars:
         text = f"{text[:limit_chars]}\n[cut: {len(text) - limit_chars} more characters]"
-    text = text.replace(f"</{OUTPUT_TAG}", f"<\\/{OUTPUT_TAG}")
-    return f'<{OUTPUT_TAG} name="{name}">\n{text}\n</{OUTPUT_TAG}>'
+    return wrap_tagged(OUTPUT_TAG, {"name": name}, text)
 
 
 async def run_call(toolbox: Toolbox, allowed: Mapping[str, Tool], call: ToolCall,

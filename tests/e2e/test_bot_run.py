@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
+from tests import canary
 from tests.conftest import CLI_TIMEOUT_S, Steward, clean_environ
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -60,6 +61,7 @@ async def steward_run(tmp_path: Path, fake: FakeTelegram,
            "STEWARD_TELEGRAM_TOKEN": fake.token, "STEWARD_TRUSTED_USER_ID": str(OWNER),
            "STEWARD_TELEGRAM_BASE_URL": fake.base_url, "PYTHONUNBUFFERED": "1",
            "STEWARD_METRICS_ADDR": f"127.0.0.1:{metrics_port}", "STEWARD_TICK_SECONDS": "1"}
+    canary.record_file("steward run log", tmp_path / "run.log")
     with (tmp_path / "run.log").open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,

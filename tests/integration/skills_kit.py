@@ -17,7 +17,7 @@ from engine.loop import Engine, EngineConfig
 from engine.model import JSON, BackendName, Job, JobSpec, JobState, Trust
 from engine.rules.cards import Tap
 from engine.store.sqlite import SqliteStore
-from engine.workers.backend import Backend
+from engine.workers.backend import Backend, Effects, RunContext
 from engine.workers.shell import ShellBackend
 from skills.catalog import builtin_registry
 from skills.engine_link import EngineLink
@@ -27,6 +27,7 @@ from skills.skill import Skill
 from skills.web import WebConfig, WebFetcher
 
 FAST_RETRIES = (0.01, 0.02, 0.05)
+FAR_FUTURE = 4e9
 
 
 @dataclass
@@ -61,6 +62,19 @@ class SkillRig:
     async def tap(self, card_id: int, choice: str) -> None:
         self.engine.resolve_card(self.link.cards, Tap(card_id, choice))
         await self.engine.run_until_idle()
+
+    def caller(self, trust: Trust) -> Job:
+        """A job standing for a model's conversation: stored, never claimed (not yet due)."""
+        job_id = self.engine.submit(JobSpec(BackendName.LLM, {"prompt": "summarise this"},
+                                            trust=trust, not_before=FAR_FUTURE, name="summary"))
+        return self.store.get_job(job_id)
+
+    async def call(self, caller: Job, tool: str, args: dict[str, JSON]) -> JSON:
+        """A model's tool call inside ``caller``, through the registry's llm adapter."""
+        [found] = self.registry.llm_tools([tool])
+        ctx = RunContext(caller, 1, self.data_dir, Effects(self.store, lambda: 0.0),
+                         lambda: None, lambda: False)
+        return await found.run(args, ctx)
 
     def parked(self) -> list[Job]:
         return [j for j in self.jobs() if j.state is JobState.AWAITING_APPROVAL]

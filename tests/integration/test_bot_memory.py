@@ -63,6 +63,7 @@ async def test_without_memory_or_a_model_the_answers_say_so(tmp_path: Path) -> N
         "Memory is not set up in this build, so I can't keep or look up memories yet."}
     assert replies["/costs"] == ("No model provider is configured, so nothing has been spent on "
                                  "models.")
-    assert replies["/briefing"].startswith("Briefings arrive with a later update")
-    assert replies["/pause news"].startswith("Rhythms (my scheduled routines) arrive")
+    assert replies["/briefing"] == ("I can't brief you now: no rhythm called 'briefing'; "
+                                    "known: none.")
+    assert replies["/pause news"] == "no rhythm called 'news'; known: none."
     assert replies["/run hello"].startswith("No model provider is configured")

@@ -31,7 +31,7 @@ async def test_owner_commands_are_answered(tmp_path: Path) -> None:
     assert "There is no job 99." in joined
     assert "Usage: /cancel ID" in joined
     assert "I don't know /nonsense. /help lists what I can do." in joined
-    assert "Rhythms (my scheduled routines) arrive with a later update" in joined
+    assert "No routines are registered yet; they appear once Steward runs." in joined
     assert "No model provider is configured" in joined
     assert "Traceback" not in joined
     assert "{" not in joined  # never raw JSON

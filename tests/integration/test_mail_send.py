@@ -7,15 +7,27 @@ import asyncio
 import email
 import email.policy
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine.model import FailureClass, JobState
-from skills.email_send import MailRepo
-from tests.integration.mail_kit import OWNER, SENDER, Rig, Sink, make_rig, smtp_sink
+from engine.model import BackendName, FailureClass, JobState
+from engine.workers.skill import SkillBackend
+from skills.email_send import MailOutbox, MailRepo, SendPolicy
+from skills.engine_link import EngineLink
+from tests.fakes.clock import FakeClock
+from tests.integration.mail_kit import (
+    OWNER,
+    SENDER,
+    Rig,
+    Sink,
+    make_rig,
+    smtp_config,
+    smtp_sink,
+)
 
 HOUR = 3600.0
 CRASH_CHILD = Path(__file__).parents[1] / "fakes" / "mail_crash_child.py"
@@ -238,3 +250,42 @@ async def test_a_crash_before_data_sends_it_once_on_recovery(
     assert len(sink.delivered) == 1
     assert rig.job(mail.job_id).state is JobState.DONE
     assert rig.mail(mail.id).state == "sent"
+
+
+# -- the composition root -----------------------------------------------------------------------
+
+
+async def test_steward_sends_queued_mail_when_smtp_is_configured(
+        clean_env: Path, monkeypatch: pytest.MonkeyPatch, sink_port: tuple[Sink, int]) -> None:
+    from bot.app import build
+    from bot.settings import load_settings
+
+    sink, port = sink_port
+    for name, value in {"DATA_DIR": str(clean_env / "data"), "SMTP_HOST": "127.0.0.1",
+                        "SMTP_PORT": str(port), "SMTP_STARTTLS": "false",
+                        "MAIL_FROM": SENDER, "OWNER_EMAIL": OWNER}.items():
+        monkeypatch.setenv(f"STEWARD_{name}", value)
+    app = build(load_settings())
+    try:
+        backend = app.backends[BackendName.SKILL]
+        assert isinstance(backend, SkillBackend)
+        assert "mail_deliver" in backend.names
+        clock = FakeClock(time.time() - 2 * HOUR)  # queued two hours ago: its hour has passed
+        outbox = MailOutbox(EngineLink(app.engine, clock), smtp_config(port), SendPolicy(OWNER))
+        mail = outbox.queue([OWNER], [], "From the app", "Sent by steward.", key="app-1")
+        await app.engine.run_until_idle()
+        assert [d.recipients for d in sink.delivered] == [[OWNER]]
+        assert outbox.repo.get(mail.id) is not None
+    finally:
+        app.close()
+
+
+def test_a_bad_mail_setting_stops_the_start(clean_env: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.app import build
+    from bot.errors import ConfigError
+    from bot.settings import load_settings
+
+    monkeypatch.setenv("STEWARD_SMTP_HOST", "smtp.example.org")
+    with pytest.raises(ConfigError, match="STEWARD_MAIL_FROM: required"):
+        build(load_settings())

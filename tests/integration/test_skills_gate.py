@@ -8,29 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.model import JSON, BackendName, Job, JobSpec, JobState, Trust
+from engine.model import JSON, BackendName, JobState, Trust
 from engine.workers.backend import Effects, RunContext
 from security.risk import Risk
 from skills.gate import APPROVAL_CHOICES
 from skills.skill import Skill
-from tests.integration.skills_kit import SkillRig, skill_rig
-
-FAR_FUTURE = 4e9
-
-
-def _caller(rig: SkillRig, trust: Trust) -> Job:
-    """A job standing for a model's conversation: stored, never claimed (it is not due)."""
-    job_id = rig.engine.submit(JobSpec(BackendName.LLM, {"prompt": "summarise this"},
-                                       trust=trust, not_before=FAR_FUTURE, name="summary"))
-    return rig.store.get_job(job_id)
-
-
-async def _call(rig: SkillRig, caller: Job, tool: str, args: dict[str, JSON]) -> JSON:
-    """A model's tool call inside ``caller``, through the llm adapter."""
-    [found] = rig.registry.llm_tools([tool])
-    ctx = RunContext(caller, 1, rig.data_dir, Effects(rig.store, lambda: 0.0), lambda: None,
-                     lambda: False)
-    return await found.run(args, ctx)
+from tests.integration.skills_kit import skill_rig
 
 
 async def test_a_data_job_reads_freely_but_its_write_waits_for_the_owner(
@@ -38,11 +21,11 @@ async def test_a_data_job_reads_freely_but_its_write_waits_for_the_owner(
     caplog.set_level(logging.INFO, "steward.skills")
     with skill_rig(tmp_path) as rig:
         (rig.workspace / "notes.txt").write_text("hello")
-        caller = _caller(rig, Trust.DATA)
-        read = await _call(rig, caller, "files_read", {"path": "notes.txt"})
+        caller = rig.caller(Trust.DATA)
+        read = await rig.call(caller, "files_read", {"path": "notes.txt"})
         assert "hello" in read["text"]
 
-        answer = await _call(rig, caller, "files_write", {"path": "out.txt", "content": "x"})
+        answer = await rig.call(caller, "files_write", {"path": "out.txt", "content": "x"})
         assert answer["status"] == "awaiting_approval"
         assert not (rig.workspace / "out.txt").exists()
         proxy = rig.store.get_job(answer["job"])
@@ -56,7 +39,7 @@ async def test_a_data_job_reads_freely_but_its_write_waits_for_the_owner(
         assert "content from outside" \
             in card.question
 
-        again = await _call(rig, caller, "files_write", {"path": "out.txt", "content": "x"})
+        again = await rig.call(caller, "files_write", {"path": "out.txt", "content": "x"})
         assert (again["job"], again["card"]) == (proxy.id, card.id)
         assert len(rig.cards()) == 1
 
@@ -68,7 +51,7 @@ async def test_a_data_job_reads_freely_but_its_write_waits_for_the_owner(
         assert rig.store.get_job(proxy.id).state is JobState.DONE
         assert (rig.workspace / "out.txt").read_text() == "x"
         assert rig.store.effect_get(f"approved:{proxy.id}").state == "done"
-        after = await _call(rig, caller, "files_write", {"path": "out.txt", "content": "x"})
+        after = await rig.call(caller, "files_write", {"path": "out.txt", "content": "x"})
         assert after["status"] == "done"
     gate_lines = [r.getMessage() for r in caplog.records if "gate:" in r.getMessage()]
     assert any("run files_read: low risk is allowed at data trust" in m for m in gate_lines)
@@ -78,22 +61,22 @@ async def test_a_data_job_reads_freely_but_its_write_waits_for_the_owner(
 
 async def test_a_refused_action_is_cancelled_and_never_runs(tmp_path: Path) -> None:
     with skill_rig(tmp_path) as rig:
-        caller = _caller(rig, Trust.DATA)
-        answer = await _call(rig, caller, "files_write", {"path": "out.txt", "content": "x"})
+        caller = rig.caller(Trust.DATA)
+        answer = await rig.call(caller, "files_write", {"path": "out.txt", "content": "x"})
         await rig.engine.run_until_idle()
         await rig.tap(answer["card"], "deny")
         assert rig.store.get_job(answer["job"]).state is JobState.CANCELLED
         assert not (rig.workspace / "out.txt").exists()
-        after = await _call(rig, caller, "files_write", {"path": "out.txt", "content": "x"})
+        after = await rig.call(caller, "files_write", {"path": "out.txt", "content": "x"})
         assert after["status"] == "cancelled"
 
 
 async def test_an_approval_tapped_before_the_job_parked_counts_and_runs_once(
         tmp_path: Path) -> None:
     with skill_rig(tmp_path) as rig:
-        caller = _caller(rig, Trust.DATA)
+        caller = rig.caller(Trust.DATA)
         args: dict[str, JSON] = {"path": "log.txt", "content": "+", "append": True}
-        answer = await _call(rig, caller, "files_write", args)
+        answer = await rig.call(caller, "files_write", args)
         await rig.tap(answer["card"], "approve")
         proxy = rig.store.get_job(answer["job"])
         assert proxy.state is JobState.DONE
@@ -109,10 +92,10 @@ async def test_an_approval_tapped_before_the_job_parked_counts_and_runs_once(
 
 async def test_the_owner_runs_medium_actions_but_high_ones_wait(tmp_path: Path) -> None:
     with skill_rig(tmp_path) as rig:
-        caller = _caller(rig, Trust.COMMAND)
-        done = await _call(rig, caller, "files_write", {"path": "a.txt", "content": "a"})
+        caller = rig.caller(Trust.COMMAND)
+        done = await rig.call(caller, "files_write", {"path": "a.txt", "content": "a"})
         assert done == {"path": "a.txt", "bytes": 1, "appended": False}
-        waiting = await _call(rig, caller, "shell", {"command": "touch shell-ran"})
+        waiting = await rig.call(caller, "shell", {"command": "touch shell-ran"})
         assert waiting["status"] == "awaiting_approval"
         await rig.engine.run_until_idle()
         assert not (rig.workspace / "shell-ran").exists()
@@ -144,9 +127,9 @@ async def test_core_memory_never_takes_an_edit_from_data(tmp_path: Path) -> None
     probe = Skill("core_edit_probe", "Edits core.", {"type": "object"}, Risk.MEDIUM, core_edit,
                   data_refused=True)
     with skill_rig(tmp_path, extra=[probe]) as rig:
-        caller = _caller(rig, Trust.DATA)
+        caller = rig.caller(Trust.DATA)
         with pytest.raises(Exception, match="never runs for a job born from data"):
-            await _call(rig, caller, "core_edit_probe", {"op": "insert"})
+            await rig.call(caller, "core_edit_probe", {"op": "insert"})
         job = await rig.run("core_edit_probe", {"op": "insert"}, trust=Trust.DATA)
         assert job.state is JobState.FAILED
         assert "born from data" in (job.error or "")

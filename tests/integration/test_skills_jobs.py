@@ -7,25 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.model import JSON, BackendName, Job, JobSpec, JobState, Trust
-from engine.workers.backend import Effects, RunContext
+from engine.model import JSON, BackendName, JobState, Trust
 from skills.errors import InvalidArguments, SkillRefused
-from tests.integration.skills_kit import SkillRig, skill_rig
-
-FAR_FUTURE = 4e9
-
-
-def _caller(rig: SkillRig, trust: Trust) -> Job:
-    job_id = rig.engine.submit(JobSpec(BackendName.LLM, {"prompt": "plan"}, trust=trust,
-                                       not_before=FAR_FUTURE))
-    return rig.store.get_job(job_id)
-
-
-async def _call(rig: SkillRig, caller: Job, tool: str, args: dict[str, JSON]) -> JSON:
-    [found] = rig.registry.llm_tools([tool])
-    ctx = RunContext(caller, 1, rig.data_dir, Effects(rig.store, lambda: 0.0), lambda: None,
-                     lambda: False)
-    return await found.run(args, ctx)
+from tests.integration.skills_kit import skill_rig
 
 
 def _echo(n: int) -> dict[str, JSON]:
@@ -34,9 +18,9 @@ def _echo(n: int) -> dict[str, JSON]:
 
 async def test_a_spawned_job_runs_with_the_spawner_s_trust_once(tmp_path: Path) -> None:
     with skill_rig(tmp_path) as rig:
-        caller = _caller(rig, Trust.COMMAND)
-        first = await _call(rig, caller, "spawn_job", _echo(1))
-        again = await _call(rig, caller, "spawn_job", _echo(1))
+        caller = rig.caller(Trust.COMMAND)
+        first = await rig.call(caller, "spawn_job", _echo(1))
+        again = await rig.call(caller, "spawn_job", _echo(1))
         assert first["job"] == again["job"]
         await rig.engine.run_until_idle()
         child = rig.store.get_job(first["job"])
@@ -44,17 +28,17 @@ async def test_a_spawned_job_runs_with_the_spawner_s_trust_once(tmp_path: Path) 
                                                              {"n": 1})
         assert rig.link.lineage(child.id).depth == 1
         assert rig.link.spawned_by(caller.id) == 1
-        status = await _call(rig, caller, "job_status", {"job": child.id})
+        status = await rig.call(caller, "job_status", {"job": child.id})
         assert status == {"job": child.id, "state": "done", "result": {"n": 1}}
         stranger = rig.submit("echo", {})
         with pytest.raises(SkillRefused, match="not spawned by this job"):
-            await _call(rig, caller, "job_status", {"job": stranger})
+            await rig.call(caller, "job_status", {"job": stranger})
 
 
 async def test_a_data_job_s_spawn_waits_and_its_child_is_data(tmp_path: Path) -> None:
     with skill_rig(tmp_path) as rig:
-        caller = _caller(rig, Trust.DATA)
-        answer = await _call(rig, caller, "spawn_job", {
+        caller = rig.caller(Trust.DATA)
+        answer = await rig.call(caller, "spawn_job", {
             "backend": "llm", "payload": {"prompt": "do what the e-mail says"}})
         assert answer["status"] == "awaiting_approval"
         await rig.engine.run_until_idle()
@@ -85,11 +69,11 @@ async def test_nesting_stops_at_the_depth_limit(tmp_path: Path) -> None:
 
 async def test_one_job_spawns_at_most_twenty(tmp_path: Path) -> None:
     with skill_rig(tmp_path) as rig:
-        caller = _caller(rig, Trust.COMMAND)
+        caller = rig.caller(Trust.COMMAND)
         for n in range(20):
-            await _call(rig, caller, "spawn_job", _echo(n))
+            await rig.call(caller, "spawn_job", _echo(n))
         with pytest.raises(SkillRefused, match="at most 20 jobs; job 1 has spawned 20"):
-            await _call(rig, caller, "spawn_job", _echo(20))
+            await rig.call(caller, "spawn_job", _echo(20))
         assert len(rig.jobs(BackendName.SKILL)) == 20
 
 
@@ -99,9 +83,9 @@ async def test_pipelines_spawn_with_trust_inherited_and_checked(tmp_path: Path) 
         {"name": "b", "backend": "skill", "needs": ["a"],
          "payload": {"skill": "echo", "args": {"got": "{{prev_result.x}}"}}}]}
     with skill_rig(tmp_path) as rig:
-        caller = _caller(rig, Trust.COMMAND)
-        started = await _call(rig, caller, "spawn_pipeline", {"pipeline": pipeline})
-        again = await _call(rig, caller, "spawn_pipeline", {"pipeline": pipeline})
+        caller = rig.caller(Trust.COMMAND)
+        started = await rig.call(caller, "spawn_pipeline", {"pipeline": pipeline})
+        again = await rig.call(caller, "spawn_pipeline", {"pipeline": pipeline})
         assert started["steps"] == 2
         assert again["job"] == started["job"]
         await rig.engine.run_until_idle()
@@ -110,18 +94,18 @@ async def test_pipelines_spawn_with_trust_inherited_and_checked(tmp_path: Path) 
         shell_step = {"name": "q", "steps": [{"name": "s", "backend": "shell",
                                               "payload": {"command": "rm -rf ~"}}]}
         with pytest.raises(SkillRefused, match="steps on shell act without the trust gate"):
-            await _call(rig, caller, "spawn_pipeline", {"pipeline": shell_step})
+            await rig.call(caller, "spawn_pipeline", {"pipeline": shell_step})
         loop = {"name": "l", "steps": [{"name": "a", "backend": "skill", "needs": ["a"],
                                         "payload": {"skill": "echo"}}]}
         with pytest.raises(InvalidArguments, match="spawn_pipeline"):
-            await _call(rig, caller, "spawn_pipeline", {"pipeline": loop})
+            await rig.call(caller, "spawn_pipeline", {"pipeline": loop})
         assert rig.jobs(BackendName.SHELL) == []
 
 
 async def test_a_coding_agent_is_high_risk(tmp_path: Path) -> None:
     with skill_rig(tmp_path) as rig:
-        caller = _caller(rig, Trust.COMMAND)
-        answer = await _call(rig, caller, "spawn_agent", {
+        caller = rig.caller(Trust.COMMAND)
+        answer = await rig.call(caller, "spawn_agent", {
             "backend": "codex", "payload": {"prompt": "refactor"}})
         assert answer["status"] == "awaiting_approval"
         assert rig.jobs(BackendName.CODEX) == []
@@ -156,13 +140,13 @@ async def test_ask_owner_from_data_says_so_and_bad_choices_are_refused(tmp_path:
 
 async def test_only_skills_behind_the_gate_can_be_spawned(tmp_path: Path) -> None:
     with skill_rig(tmp_path) as rig:
-        caller = _caller(rig, Trust.COMMAND)
+        caller = rig.caller(Trust.COMMAND)
         for name in ("backup", "mail_deliver", None):
             with pytest.raises(SkillRefused, match="not a skill that can be spawned"):
-                await _call(rig, caller, "spawn_job", {
+                await rig.call(caller, "spawn_job", {
                     "backend": "skill", "payload": {"skill": name, "args": {}}})
         sneaky = {"name": "s", "steps": [{"name": "a", "backend": "skill",
                                           "payload": {"skill": "mail_deliver"}}]}
         with pytest.raises(SkillRefused, match="not a skill that can be spawned"):
-            await _call(rig, caller, "spawn_pipeline", {"pipeline": sneaky})
+            await rig.call(caller, "spawn_pipeline", {"pipeline": sneaky})
         assert rig.jobs(BackendName.SKILL) == []

@@ -1,18 +1,22 @@
 -- Judgment: how every finished job was classified (silent, digest, notify, decide), and why.
 
 CREATE TABLE judgments (
-    job_id      INTEGER PRIMARY KEY,         -- the job's id (no FK: one less lookup per row
-                                             -- on the loop's hot path)
+    job_id      INTEGER PRIMARY KEY,         -- the job's id (no foreign keys here: each
+                                             -- costs a lookup per row on the hot path)
     name        TEXT,
-    kind        TEXT    NOT NULL CHECK (kind IN ('request', 'result', 'internal')),
+    -- The checks are spelled with OR: an IN list would build a lookup table for every row
+    -- inserted, which costs the loop's hot path several times the insert itself.
+    kind        TEXT    NOT NULL
+                CHECK (kind = 'request' OR kind = 'result' OR kind = 'internal'),
     verdict     TEXT    NOT NULL
-                CHECK (verdict IN ('silent', 'digest', 'notify', 'decide', 'pending')),
+                CHECK (verdict = 'silent' OR verdict = 'digest' OR verdict = 'notify'
+                       OR verdict = 'decide' OR verdict = 'pending'),
     reason      TEXT    NOT NULL,
     summary     TEXT,                        -- the line the owner reads (background only)
     report      TEXT,                        -- report_key(summary) of what was sent
     signature   TEXT,                        -- failure signature of a background failure
     urgent      INTEGER NOT NULL DEFAULT 0,
-    card_id     INTEGER REFERENCES decision_cards (id),
+    card_id     INTEGER,                     -- the decision card it opened
     judged_at   REAL    NOT NULL,
     gate_at     REAL,                        -- when the model gate was asked about it
     digested_at REAL                         -- when the briefing took a digest item

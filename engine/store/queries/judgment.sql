@@ -11,6 +11,16 @@ ON CONFLICT (job_id) DO UPDATE SET
     signature = excluded.signature, urgent = excluded.urgent, card_id = excluded.card_id,
     judged_at = excluded.judged_at, gate_at = excluded.gate_at, digested_at = NULL;
 
+-- name: judgment_record_requests
+-- Owner requests, the bulk of the hot path: three parameters, the rest literals (binding the
+-- full row for each costs more than the insert itself).
+INSERT INTO judgments (job_id, name, kind, verdict, reason, judged_at)
+VALUES (?, ?, 'request', 'notify', 'owner request', ?)
+ON CONFLICT (job_id) DO UPDATE SET
+    name = excluded.name, kind = excluded.kind, verdict = excluded.verdict,
+    reason = excluded.reason, summary = NULL, report = NULL, signature = NULL, urgent = 0,
+    card_id = NULL, judged_at = excluded.judged_at, gate_at = NULL, digested_at = NULL;
+
 -- name: judgment_name_seen
 INSERT INTO judgment_names (name, fingerprint, seen_at) VALUES (?, ?, ?)
 ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint, seen_at = excluded.seen_at;
