@@ -130,7 +130,8 @@ def _job_parsers(job: argparse.ArgumentParser) -> None:
 
 
 def _submit_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", required=True, metavar="B", help="shell or skill")
+    p.add_argument("--backend", required=True, metavar="B",
+                   help="shell, skill, llm, claude_code or codex")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--payload", metavar="JSON", help="the payload, a JSON object")
     what.add_argument("--command", dest="shell_command", metavar="TEXT",

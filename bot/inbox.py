@@ -11,7 +11,6 @@ from bot.intake_parse import wrap_data
 from bot.markup import esc
 from bot.notify_rules import request_key
 from bot.render import one_line, truncate
-from bot.repo import BotRepo
 from engine.inbox import Filed, InboxItem
 from engine.inbox import Inbox as EngineInbox
 from engine.loop import Engine
@@ -37,8 +36,7 @@ class Inbox:
     update finds the item (and job) it already made. ``repo`` is unused: the inbox's rows are
     ``engine.inbox``'s."""
 
-    def __init__(self, engine: Engine, repo: BotRepo, llm: bool,
-                 clock: Callable[[], float]) -> None:
+    def __init__(self, engine: Engine, llm: bool, clock: Callable[[], float]) -> None:
         self._inbox = EngineInbox(engine, clock)
         self._llm = llm
 

@@ -10,14 +10,14 @@ import email
 import email.policy
 import re
 from dataclasses import dataclass, field
-from email.message import EmailMessage, Message
-from html.parser import HTMLParser
+from email.message import Message
 from pathlib import PurePath
 from typing import Literal
 
 from bot.errors import Refused
 from security.data_marking import DATA_NOTE
 from security.data_marking import wrap_data as mark_data
+from skills.email_parse import attachment_names, body_text
 
 MAX_DOCUMENT_BYTES = 1 << 20
 """The largest document filed; bigger ones are refused before they are downloaded."""
@@ -29,7 +29,6 @@ TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".csv", ".tsv", ".json", 
 EMAIL_SUFFIXES = frozenset({".eml"})
 EMAIL_MIMES = frozenset({"message/rfc822"})
 _HEADERS = ("from", "to", "subject", "date", "message-id", "received", "mime-version")
-_BLOCK_TAGS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "table", "ul"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 Kind = Literal["email", "text"]
@@ -101,8 +100,8 @@ def parse_email(data: bytes, name: str = "this e-mail") -> Mail:
         raise Refused(f"{name} doesn't look like an e-mail (it has no headers); "
                       "send it as a .txt file to file it as text.")
     return Mail(sender=_header(msg, "From"), subject=_header(msg, "Subject"),
-                date=_header(msg, "Date"), to=_header(msg, "To"), body=_body(msg),
-                attachments=_attachments(msg))
+                date=_header(msg, "Date"), to=_header(msg, "To"), body=body_text(msg),
+                attachments=attachment_names(msg))
 
 
 def _header(msg: Message, key: str) -> str:
@@ -112,63 +111,6 @@ def _header(msg: Message, key: str) -> str:
         value = msg.get_all(key, [""])[0] if hasattr(msg, "get_all") else ""
     return " ".join(str(value or "").split())
 
-
-def _body(msg: Message) -> str:
-    part: Message | None = msg.get_body(("plain", "html")) if isinstance(
-        msg, EmailMessage) else None
-    if part is None and not msg.is_multipart():
-        part = msg
-    if part is None:
-        return ""
-    try:
-        content = part.get_content() if isinstance(part, EmailMessage) else ""
-    except (LookupError, ValueError, AssertionError):  # unknown charset, broken encoding
-        content = ""
-    if not isinstance(content, str) or not content:
-        raw = part.get_payload(decode=True)
-        content = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else ""
-    if part.get_content_subtype() == "html":
-        content = html_to_text(content)
-    return content.replace("\r\n", "\n").strip()
-
-
-def _attachments(msg: Message) -> tuple[str, ...]:
-    if not isinstance(msg, EmailMessage):
-        return ()
-    try:
-        return tuple(p.get_filename() or p.get_content_type() for p in msg.iter_attachments())
-    except (ValueError, KeyError, TypeError):
-        return ()
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in _BLOCK_TAGS:
-            self.out.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self._skip = max(self._skip - 1, 0)
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.out.append(data)
-
-
-def html_to_text(text: str) -> str:
-    """An HTML body as plain text: scripts and styles dropped, blocks on their own lines."""
-    parser = _Text()
-    parser.feed(text)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.out).splitlines())
-    return "\n".join(line for line in lines if line)
 
 
 def mail_text(mail: Mail) -> str:

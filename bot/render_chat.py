@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from bot.markup import esc
 from bot.render import duration, one_line, relative, summary, truncate
 from engine.model import JSON, Attempt, Job, JobState
-from engine.store.records import WorkerRow
 
 RESULT_CHARS = 3000
 """How much of a result ``/job`` shows; ``steward job show`` has the rest."""
@@ -161,13 +160,3 @@ def notice(topic: str, payload: JSON) -> str:
         return f"<b>{esc(topic.replace('_', ' '))}</b>\n{_fields(payload)}"
     return f"<b>{esc(topic.replace('_', ' '))}</b>\n{result(payload)}"
 
-
-def workers(found: Sequence[tuple[WorkerRow, int]]) -> str:
-    if not found:
-        return "No workers are configured."
-    lines = ["<b>Workers</b>"]
-    for w, running in found:
-        model = f", {esc(w.model)}" if w.model else ""
-        kind = "persistent" if w.persistent else "ephemeral"
-        lines.append(f"{esc(w.name)}: {esc(w.backend)}{model}, {kind}, {running} running")
-    return "\n".join(lines)

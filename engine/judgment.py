@@ -80,7 +80,6 @@ def _request(job: Job, now: float, requests: list[tuple[int, str | None, float]]
     if not rules.is_request(job.origin, job.reply_to, job.idempotency_key):
         return False
     requests.append((job.id, job.name, now))
-    log.debug("job %d: notify: owner request", job.id)
     return True
 
 
@@ -88,6 +87,8 @@ def _judge(store: Store, requests: list[tuple[int, str | None, float]],
            background: list[Finish], now: float, enqueue: Enqueue) -> None:
     if requests:
         store.run_many("judgment_record_requests", requests)
+        if log.isEnabledFor(logging.DEBUG):  # one line a batch: this is the hot path
+            log.debug("jobs %s: notify: owner request", ", ".join(str(r[0]) for r in requests))
     if background:
         rows: list[tuple[object, ...]] = []
         _Pass(store, now, enqueue, rows).judge(background)

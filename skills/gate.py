@@ -159,17 +159,20 @@ class Gate:
         return await skill.run(args, ctx)
 
     def _park(self, skill: Skill, args: dict[str, JSON], job: Job) -> dict[str, JSON]:
+        """The call as a skill job of its own with its card, written together: the job never
+        runs before its card exists, and a repeated call finds both."""
         link = self._link
-        lineage = link.lineage(job.id)
-        proxy_id = link.engine.submit(JobSpec(
-            BackendName.SKILL, {"skill": skill.name, "args": args}, priority=job.priority,
-            origin=job.origin, trust=Trust(inherit(job.trust)),
-            idempotency_key=call_key(job.id, skill.name, args),
-            name=f"{skill.name} for job {job.id}", reply_to=job.reply_to))
-        link.record(proxy_id, lineage.acting_id, lineage.depth, "proxy")
-        cards = link.cards_of(proxy_id)
-        card = cards[-1] if cards else link.cards.open(
-            question(job, skill, args), APPROVAL_CHOICES, job_id=proxy_id)
+        with link.engine.store.transaction():
+            lineage = link.lineage(job.id)
+            proxy_id = link.engine.submit(JobSpec(
+                BackendName.SKILL, {"skill": skill.name, "args": args}, priority=job.priority,
+                origin=job.origin, trust=Trust(inherit(job.trust)),
+                idempotency_key=call_key(job.id, skill.name, args),
+                name=f"{skill.name} for job {job.id}", reply_to=job.reply_to))
+            link.record(proxy_id, lineage.acting_id, lineage.depth, "proxy")
+            cards = link.cards_of(proxy_id)
+            card = cards[-1] if cards else link.cards.open(
+                question(job, skill, args), APPROVAL_CHOICES, job_id=proxy_id)
         log.info("gate: job %d's call to %s waits for the owner as job %d (card %d)",
                  job.id, skill.name, proxy_id, card.id)
         return waiting_answer(link.job(proxy_id), card)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 
-from engine.errors import EngineError
+from engine.errors import InvalidJob, PipelineError
 from engine.model import JSON, BackendName, Graph, Job, JobSpec, Trust
 from engine.pipeline.load import load_text
 from engine.workers.backend import RunContext
@@ -88,10 +88,11 @@ class JobTools:
                        trust=Trust(inherit(job.trust)), idempotency_key=key,
                        name=str(args.get("name") or f"spawned by job {job.id}"))
         try:
-            child = self._link.engine.submit(spec)
-        except EngineError as exc:
+            with self._link.engine.store.transaction():  # the job and its lineage together
+                child = self._link.engine.submit(spec)
+                self._link.record(child, acting, depth, "spawn")
+        except (InvalidJob, PipelineError) as exc:
             raise InvalidArguments(f"spawn_job: {exc}") from None
-        self._link.record(child, acting, depth, "spawn")
         return self._spawned(child)
 
     async def spawn_pipeline(self, args: dict[str, JSON], ctx: RunContext) -> JSON:
@@ -99,7 +100,7 @@ class JobTools:
         key = spawn_key(job.id, args)
         try:
             graph = load_text(json.dumps(args["pipeline"]), "json", source="the pipeline")
-        except EngineError as exc:
+        except (InvalidJob, PipelineError) as exc:
             raise InvalidArguments(f"spawn_pipeline: {exc}") from None
         steps = [n for n in graph.nodes if n.group is None]
         ungated = sorted({n.spec.backend.value for n in steps} - set(GATED))
@@ -111,11 +112,12 @@ class JobTools:
         known = self._link.job_by_key(f"{key}:{graph.result_key}")
         acting, depth = self._room(job, 0 if known is not None else len(steps))
         try:
-            ids = self._link.engine.submit_graph(adopted(graph, job, key))
-        except EngineError as exc:
+            with self._link.engine.store.transaction():
+                ids = self._link.engine.submit_graph(adopted(graph, job, key))
+                for node in steps:
+                    self._link.record(ids[node.key], acting, depth, "spawn")
+        except (InvalidJob, PipelineError) as exc:
             raise InvalidArguments(f"spawn_pipeline: {exc}") from None
-        for node in steps:
-            self._link.record(ids[node.key], acting, depth, "spawn")
         return {**self._spawned(ids[graph.result_key]), "steps": len(steps)}
 
     async def status(self, args: dict[str, JSON], ctx: RunContext) -> JSON:

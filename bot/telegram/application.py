@@ -55,7 +55,7 @@ class TelegramBot:
         self.gate = OwnerGate(config.owner_id, core.repo, core.clock,
                               on_owner=self.notifier.owner_seen)
         self.commands = core.commands(poll_age=self.poll.age)
-        inbox = Inbox(core.engine, core.repo, core.llm, core.clock)
+        inbox = Inbox(core.engine, core.llm, core.clock)
         Handlers(self.commands, self.chat, inbox, desk, self.channel).install(self.app, self.gate)
         self.app.post_init = self._post_init
         self.watchdog = Watchdog(self.poll, self.restart_polling, config.stall_s,

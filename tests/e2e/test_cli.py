@@ -79,9 +79,10 @@ def test_cancel_and_retry(steward: Steward) -> None:
 def test_worker_list(steward: Steward) -> None:
     workers = steward.json("worker", "list")
     assert {(w["name"], w["backend"], w["persistent"]) for w in workers} == {
-        ("shell", "shell", False), ("skill", "skill", False)}
+        ("shell", "shell", False), ("skill", "skill", False),
+        ("claude_code", "claude_code", False), ("codex", "codex", False)}
     assert steward("worker", "list").stdout.splitlines()[0].split() == [
-        "NAME", "BACKEND", "MODEL", "KIND", "RUNNING"]
+        "NAME", "BACKEND", "MODEL", "KIND", "PROJECT", "SESSIONS", "STATE", "USD", "USED"]
 
 
 def test_doctor_on_a_fresh_data_dir(steward: Steward) -> None:
@@ -146,7 +147,7 @@ steps:
 """
 
 BAD_INPUT = [
-    (["job", "submit", "--backend", "nope"], "unknown backend 'nope'; use one of: shell, skill"),
+    (["job", "submit", "--backend", "nope"], "unknown backend 'nope'; use one of: claude_code, codex, shell, skill"),
     (["job", "submit", "--backend", "llm"], "backend 'llm' is not configured here"),
     (["job", "submit", "--backend", "group"], "unknown backend 'group'"),
     (["job", "submit", "--backend", "skill", "--payload", "{oops"],

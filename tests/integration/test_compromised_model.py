@@ -209,6 +209,7 @@ def _no_secret_reached_the_model_or_left(w: World, jobs: dict[int, int]) -> None
         j.id)]
     assert len(w.model.requests) > 120
     assert any("collect?" in h for h in seen)  # the model did try to send things out
+    assert any("bank: owner / [redacted]" in text for text in seen)  # it read credentials.txt
     for text in seen:
         for secret in CANARIES:
             assert secret not in text

@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from bot.app import build
+from bot.errors import ConfigError
+from bot.settings import load_settings
 from engine.model import BackendName, FailureClass, JobState
 from engine.workers.skill import SkillBackend
 from skills.email_send import MailOutbox, MailRepo, SendPolicy
@@ -257,9 +260,6 @@ async def test_a_crash_before_data_sends_it_once_on_recovery(
 
 async def test_steward_sends_queued_mail_when_smtp_is_configured(
         clean_env: Path, monkeypatch: pytest.MonkeyPatch, sink_port: tuple[Sink, int]) -> None:
-    from bot.app import build
-    from bot.settings import load_settings
-
     sink, port = sink_port
     for name, value in {"DATA_DIR": str(clean_env / "data"), "SMTP_HOST": "127.0.0.1",
                         "SMTP_PORT": str(port), "SMTP_STARTTLS": "false",
@@ -282,10 +282,6 @@ async def test_steward_sends_queued_mail_when_smtp_is_configured(
 
 def test_a_bad_mail_setting_stops_the_start(clean_env: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.app import build
-    from bot.errors import ConfigError
-    from bot.settings import load_settings
-
     monkeypatch.setenv("STEWARD_SMTP_HOST", "smtp.example.org")
     with pytest.raises(ConfigError, match="STEWARD_MAIL_FROM: required"):
         build(load_settings())

@@ -11,11 +11,11 @@ from bot.intake_parse import (
     MAX_DOCUMENT_BYTES,
     classify,
     decode_text,
-    html_to_text,
     mail_text,
     parse_email,
     wrap_data,
 )
+from skills.email_parse import html_to_text
 
 GOOD = (b"From: Landlord <landlord@example.com>\r\nTo: me@example.com\r\n"
         b"Subject: =?utf-8?q?Rent_for_M=C3=A4rz?=\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
