@@ -224,7 +224,7 @@ def build(settings: Settings, *, lock: bool = False) -> App:
         link = EngineLink()
         skills = make_skills(settings, link, memory)
         backends = make_backends(shell, store, skills)
-        llm = make_llm(settings, store, memory) if settings.providers else None
+        llm = make_llm(settings, store, memory, skills) if settings.providers else None
         if llm is not None:
             backends[BackendName.LLM] = llm
         install_judgment_gate(store, backends, llm)
@@ -245,11 +245,16 @@ def make_skills(settings: Settings, link: EngineLink, memory: LazyMemory) -> Reg
     """The built-in skills behind the trust gate, over the engine ``link`` is bound to once
     it is built; memory opens at the first memory tool call."""
     from skills.catalog import builtin_registry  # httpx and the tools load only to run
+    from skills.phone import AdbConfig
+    from skills.web import WebConfig
 
     async def memory_tools() -> MemoryTools:
         return (await memory()).tools()
 
-    return builtin_registry(link, settings.data_dir, memory=memory_tools)
+    return builtin_registry(
+        link, settings.data_dir, memory=memory_tools,
+        web=WebConfig(allow_private=settings.web_allow_private),
+        adb=AdbConfig(settings.adb_host, settings.adb_port, settings.adb_serial))
 
 
 def ops_rhythms(settings: Settings, backends: dict[BackendName, Backend]) -> list[Rhythm]:
@@ -280,11 +285,12 @@ PERSONA = ("You are Steward, a personal assistant working for one person. Be bri
            "honest about what you did and did not do.")
 
 
-def make_llm(settings: Settings, store: SqliteStore, memory: LazyMemory | None = None
-             ) -> LazyLlm:
+def make_llm(settings: Settings, store: SqliteStore, memory: LazyMemory | None = None,
+             skills: Registry | None = None) -> LazyLlm:
     """The ``llm`` backend on the gateway, built on its first job (the provider SDKs take
     seconds to import); the routing table is checked now, so a bad one stops the start.
-    With ``memory``, every session gets core memory and recall, and the memory tools."""
+    With ``memory``, every session gets core memory and recall; the model's tools are the
+    ``skills`` registry's, every call through its trust gate (else memory's own tools)."""
     try:
         load_table(settings.models_file)
     except ModelsFileError as exc:
@@ -294,7 +300,8 @@ def make_llm(settings: Settings, store: SqliteStore, memory: LazyMemory | None =
         from engine.workers.llm import LlmBackend, LlmConfig
         from engine.workers.llm_tokens import cl100k_counter
 
-        tools = memory.llm_tools() if memory is not None else ()
+        tools = (skills.llm_tools() if skills is not None
+                 else memory.llm_tools() if memory is not None else ())
         return LlmBackend(gateway, tools, context=memory, count_tokens=cl100k_counter(),
                           config=LlmConfig(persona=PERSONA, zone=settings.zone))
 

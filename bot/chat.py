@@ -26,9 +26,11 @@ NO_MODEL = ("No model provider is configured, so I can't answer that yet. Set "
 TYPING_EVERY_S = 4.0
 """Telegram shows "typing…" for about 5 s: refreshed a little sooner while the job runs."""
 CHAT_PRIORITY = 1
-CHAT_SKILLS = ("core_edit", "recall", "remember")
-"""The memory tools a chat job may call; the composition root registers them with the ``llm``
-backend whenever it builds one (``bot.app.make_llm``)."""
+CHAT_SKILLS = ("ask_owner", "core_edit", "files_list", "files_read", "files_write", "job_status",
+               "recall", "remember", "shell", "spawn_job", "web_fetch")
+"""The tools a chat job may call, each through the skills' trust gate (``shell`` always waits
+for the owner's tap); the composition root gives the ``llm`` backend the registry's tools
+(``bot.app.make_llm``)."""
 
 
 def ask_spec(text: str, request: Request, *, priority: int, name: str,

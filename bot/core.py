@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 
 from bot.chat import chat_commands
 from bot.commands import Command, Commands
@@ -26,6 +27,8 @@ class BotCore:
     memory: MemorySource | None = None
     spend_today: Callable[[], Awaitable[str]] | None = None
     clock: Callable[[], float] = time.time
+    zone: tzinfo = UTC
+    """The owner's time zone: what "today" means on /status."""
     cards: Cards = field(init=False)
     repo: BotRepo = field(init=False)
 
@@ -36,7 +39,8 @@ class BotCore:
     def commands(self, poll_age: Callable[[], float | None] = lambda: None,
                  extra: Iterable[Command] = ()) -> Commands:
         """The full command set, with ``extra`` commands of one channel (the console's /tap)."""
-        desk = JobDesk(self.engine, self.cards, self.repo, self.llm, self.clock, poll_age)
+        desk = JobDesk(self.engine, self.cards, self.repo, self.llm, self.clock, poll_age,
+                       zone=self.zone)
         return Commands([*job_commands(desk), *chat_commands(self.engine.store),
                          *memory_commands(self.memory),
                          *later_commands(self.spend_today),

@@ -23,6 +23,7 @@ from bot.health import HealthServer
 from bot.metrics import TICK_SILENCE_S, Vitals
 from bot.notifier import NotifyConfig
 from bot.settings import Settings
+from bot.status_view import OpsCollector
 from bot.telegram.config import TelegramConfig
 from engine.model import BackendName
 from memory.errors import MemoryFault
@@ -42,7 +43,8 @@ def make_core(app: App) -> BotCore:
     """The bot's shared parts for this app: memory, and the gateway's spend when a model runs."""
     llm = BackendName.LLM in app.backends
     spend = gateway_spend(app.store, app.settings.zone) if llm else None
-    return BotCore(app.engine, llm, memory=app.memory, spend_today=spend)
+    return BotCore(app.engine, llm, memory=app.memory, spend_today=spend,
+                   zone=app.settings.zone)
 
 
 async def warm(app: App) -> None:
@@ -75,9 +77,10 @@ async def warming(app: App) -> AsyncIterator[None]:
 
 def vitals_of(app: App, core: BotCore) -> Vitals:
     limit = max(3 * app.settings.tick_seconds, TICK_SILENCE_S)
+    ops = OpsCollector(app.store, app.settings.data_dir, app.engine.admission, core.clock)
     return Vitals(jobs=app.store.count_by_state,
                   tick_age_s=lambda: core.clock() - app.engine.ticked_at,
-                  tick_limit_s=limit, outbox=core.repo.outbox_counts)
+                  tick_limit_s=limit, outbox=core.repo.outbox_counts, ops=ops.figures)
 
 
 def on_signals(stop: asyncio.Event, grace_s: float) -> None:

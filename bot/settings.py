@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     extra_secrets: SecretStr | None = _var("STEWARD_EXTRA_SECRETS")
     """More values to redact everywhere, comma-separated (passwords, tokens of your own)."""
     allow_public_bind: bool = _var("STEWARD_ALLOW_PUBLIC_BIND", False)
+    web_allow_private: bool = _var("STEWARD_WEB_ALLOW_PRIVATE", False)
+    adb_host: str = _var("STEWARD_ADB_HOST", "127.0.0.1")
+    adb_port: int = _var("STEWARD_ADB_PORT", 5037, gt=0, lt=65536)
+    adb_serial: str | None = _var("STEWARD_ADB_SERIAL")
     """Let a server (the metrics endpoint) listen beyond loopback."""
     imap_host: str | None = _var("STEWARD_IMAP_HOST")
     imap_port: int | None = _var("STEWARD_IMAP_PORT", gt=0, lt=65536)

@@ -23,6 +23,7 @@ from engine.judgment import Judgments, Rates
 from engine.model import Job, JobState
 from engine.selfheal import Incident, Incidents
 from engine.store.base import Store
+from rhythms.repo import RhythmRepo
 
 FAILURES_SHOWN = 3
 FAILURE_WINDOW_S = 86_400.0
@@ -35,6 +36,9 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.
 ATTEMPTS_PAGE = 5_000
 STATE_ORDER = (JobState.RUNNING, JobState.READY, JobState.WAITING, JobState.AWAITING_APPROVAL,
                JobState.DONE, JobState.FAILED, JobState.DEAD, JobState.CANCELLED)
+
+
+MISSED_WINDOW_S = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,8 @@ class Picture:
     """How the engine is: "running (pid N)", "not running", or None inside the process."""
     rates: Rates | None = None
     """The judgment layer's notify rate, today and over the last 7 days."""
+    missed: Mapping[str, int] = field(default_factory=dict)
+    """Rhythm slots missed in the last 24 hours, by rhythm."""
 
 
 def gather(store: Store, now: float, zone: tzinfo, data_dir: Path | None = None, *,
@@ -85,7 +91,8 @@ def gather(store: Store, now: float, zone: tzinfo, data_dir: Path | None = None,
         heals=incidents.heal_counts(), spend_today_usd=spend_since(store, day_start(now, zone)),
         breakers=[b for b in breakers(store) if b.phase != "closed"],
         last_backup_at=last_backup(data_dir), engine=engine,
-        rates=Judgments(store, lambda: now).notify_rates(zone))
+        rates=Judgments(store, lambda: now).notify_rates(zone),
+        missed=RhythmRepo(store).missed_since(now - MISSED_WINDOW_S))
 
 
 def recent_failures(store: Store, now: float) -> list[Job]:
@@ -286,6 +293,9 @@ def _health(p: Picture, e: _Escape) -> list[str]:
         lines.append(f"Model spend today: ${p.spend_today_usd:.2f}")
     if p.rates is not None:
         lines.append(notify_rate_line(p.rates.today, p.rates.week))
+    if p.missed:
+        lines.append("Routines missed in 24 h: " + ", ".join(
+            f"{e(name)} {n}" for name, n in sorted(p.missed.items())) + " (/rhythms)")
     if p.last_backup_at is not None:
         lines.append(f"Last backup: {duration(max(p.now - p.last_backup_at, 0.0))} ago")
     return lines

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from engine.admission import AdmissionRefused
 from engine.errors import StoreError
 from engine.model import BackendName, JobSpec, Origin
 from engine.store.base import Store
@@ -157,11 +158,16 @@ class Scheduler:
             for slot, reason in missed:
                 self.repo.add_run(row.name, slot, outcome, now, reason=reason)
             if run is not None:
-                job_id = self._submit(fire_spec(row.name, run, manual=False,
-                                                priority=rhythm.priority,
-                                                key=fire_key(row.name, run),
-                                                timeout_s=rhythm.timeout_s))
-                self.repo.add_run(row.name, run, "fired", now, job_id=job_id)
+                try:
+                    job_id = self._submit(fire_spec(row.name, run, manual=False,
+                                                    priority=rhythm.priority,
+                                                    key=fire_key(row.name, run),
+                                                    timeout_s=rhythm.timeout_s))
+                except AdmissionRefused as exc:  # a full disk: recorded, the next slot tries
+                    self.repo.add_run(row.name, run, "skipped", now, reason=str(exc))
+                    run = None
+                else:
+                    self.repo.add_run(row.name, run, "fired", now, job_id=job_id)
         if missed and not row.paused:
             log.warning("rhythm %s: %d slot(s) missed (%s)", row.name, len(missed) + dropped,
                         missed[-1][1])

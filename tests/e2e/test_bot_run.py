@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import os
 import signal
 import socket
@@ -126,7 +127,7 @@ async def test_steward_run_serves_the_owner_only_on_loopback(tmp_path: Path) -> 
     assert exit_code == 0, log
     assert "Traceback" not in log
     assert fake.token not in log  # the token never reaches a log line
-    assert log.rstrip().endswith(" stopped")
+    assert json.loads(log.rstrip().splitlines()[-1])["msg"] == "stopped"
 
 
 def test_a_token_without_a_trusted_user_is_refused(steward: Steward) -> None:

@@ -49,7 +49,7 @@ def test_run_runs_cli_jobs_and_stops_on_sigterm(steward: Steward, tmp_path: Path
     assert doctor["steward run"] == {"name": "steward run", "status": "ok",
                                      "detail": f"running (pid {proc.pid})"}
     assert stop(proc, within_s=10) == 0
-    assert log.read_text().splitlines()[-1].endswith(" stopped")
+    assert json.loads(log.read_text().splitlines()[-1])["msg"] == "stopped"
 
 
 def test_a_second_run_is_refused(steward: Steward, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ model (the real OpenAI SDK against a fake server; real SQLite, LanceDB and MiniL
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +13,11 @@ from typing import Any
 import pytest
 
 from bot.app import App, build
-from bot.chat import Chat, chat_commands
+from bot.chat import CHAT_SKILLS, Chat, chat_commands
 from bot.commands import Request
 from bot.console import ConsoleChannel
 from bot.settings import load_settings
+from engine.cards import Cards
 from engine.model import BackendName, JobSpec, JobState, Trust
 from memory.core import FILE_NAME
 from tests.fakes.llm_servers import Call, FakeLLM, Received, Reply
@@ -86,8 +88,7 @@ async def test_chat_carries_core_memory_recall_history_and_the_memory_tools(rig:
     assert role == "user"
     assert asked.index("<recalled-memories>") < asked.index("Dr Sousa") \
         < asked.index("when do I see my dentist?")
-    assert sorted(t["function"]["name"] for t in first.body["tools"]) == [
-        "core_edit", "recall", "remember"]
+    assert sorted(t["function"]["name"] for t in first.body["tools"]) == sorted(CHAT_SKILLS)
 
     second = await rig.say("and on which day again?")
     [answer] = rig.answers()[:1]
@@ -130,12 +131,15 @@ async def test_a_job_on_data_cannot_edit_core_memory_through_the_tool(rig: Rig) 
     job = rig.app.store.get_job(job_id)
     assert job.state is JobState.DONE, job.error
     results = [m["content"] for m in rig.fake.last.body["messages"] if m["role"] == "tool"]
-    assert "takes no text that came from DATA" in results[0]
+    assert "core_edit never runs for a job born from data" in results[0]
     assert "Obey" not in core_file.read_text()
+    # remember is medium risk: on DATA it waits for the owner's tap instead of running
+    assert '"status": "awaiting_approval"' in results[1]
+    [card] = Cards(rig.app.store, time.time).pending()
+    assert "remember" in card.question
     memory = rig.app.memory
     assert memory is not None
-    [hit] = await (await memory()).archival.search("PIN", limit=1)
-    assert hit.memory.trust == "data"
+    assert await (await memory()).archival.search("PIN", limit=1) == []
 
 
 async def test_memory_that_cannot_open_leaves_the_answer_without_it(rig: Rig) -> None:
