@@ -32,6 +32,31 @@ log = logging.getLogger("steward")
 
 QUIET_LOGGERS = ("httpx", "httpcore", "telegram", "apscheduler")
 """Libraries whose INFO lines would repeat every poll (and httpx's carry the bot token)."""
+BRIEF_LOGGERS = ("telegram.ext.Updater", "telegram.ext.Application")
+"""Loggers whose handled errors (a timed-out poll at shutdown, say) would print a stack trace:
+one line each is enough, and the process goes on either way."""
+
+
+class OneLine(logging.Filter):
+    """Replaces a record's traceback by the exception's one-line summary."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_libraries() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in BRIEF_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OneLine) for f in logger.filters):
+            logger.addFilter(OneLine())
 
 
 def notify_config(settings: Settings, home: str, owns_home: bool = True) -> NotifyConfig:
@@ -111,8 +136,7 @@ async def together(stop: asyncio.Event, *parts: Coroutine[Any, Any, None]) -> No
 
 def serve(app: App, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
     """``steward run``: until SIGTERM or SIGINT (or the console's end), then stop gracefully."""
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_libraries()
     asyncio.run(_serve(app, stdin, stdout))
 
 
@@ -182,8 +206,7 @@ def chat(app: App, engine_here: bool, stdin: TextIO = sys.stdin,
          stdout: TextIO = sys.stdout) -> None:
     """``steward chat``: the console channel; the engine runs here too unless a ``steward run``
     already runs it (``engine_here`` False), in which case jobs run there."""
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_libraries()
     asyncio.run(_chat(app, engine_here, stdin, stdout))
 
 

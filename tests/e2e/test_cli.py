@@ -147,7 +147,8 @@ steps:
 """
 
 BAD_INPUT = [
-    (["job", "submit", "--backend", "nope"], "unknown backend 'nope'; use one of: claude_code, codex, shell, skill"),
+    (["job", "submit", "--backend", "nope"],
+     "unknown backend 'nope'; use one of: claude_code, codex, shell, skill"),
     (["job", "submit", "--backend", "llm"], "backend 'llm' is not configured here"),
     (["job", "submit", "--backend", "group"], "unknown backend 'group'"),
     (["job", "submit", "--backend", "skill", "--payload", "{oops"],
@@ -175,7 +176,6 @@ BAD_INPUT = [
     (["job", "list", "--sort", "name"], "invalid choice: 'name'"),
     (["job"], "the following arguments are required: ACTION"),
     ([], "the following arguments are required: COMMAND"),
-    (["rhythm", "list"], "invalid choice: 'rhythm'"),
     (["pipeline", "run", "FILE:missing.yaml"], "cannot read pipeline file"),
     (["pipeline", "run", "FILE:notes.txt"], "a pipeline file ends in .yaml, .yml or .json"),
     (["pipeline", "run", "FILE:broken.yaml"], "is not valid YAML"),

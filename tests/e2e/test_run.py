@@ -40,7 +40,8 @@ def test_run_runs_cli_jobs_and_stops_on_sigterm(steward: Steward, tmp_path: Path
     log = tmp_path / "run.log"
     proc = started(steward, log, STEWARD_GRACE_SECONDS="5")
     first = log.read_text().splitlines()[0]
-    assert f"started: data dir {steward.data_dir}, 20 slots, backends claude_code, codex, shell, skill" in first
+    assert (f"started: data dir {steward.data_dir}, 20 slots, "
+            "backends claude_code, codex, shell, skill") in first
     job_id = steward.submit("--backend", "skill", "--payload", ECHO)
     assert steward.wait_state(job_id, "done", timeout_s=5)["result"] == {"hello": "world"}
     shell = steward.submit("--backend", "shell", "--command", "echo from-shell")
