@@ -278,7 +278,7 @@ def _query(db: Path, sql: str) -> tuple[int, ...]:
 
 
 def _settled(db: Path, submitted: int, chats: int) -> bool:
-    open_jobs, total = _query(db, "SELECT sum(state NOT IN ('done','failed','cancelled')), "
+    open_jobs, total = _query(db, "SELECT sum(state NOT IN ('done','failed','cancelled','dead')), "
                                   "count(*) FROM jobs")
     (unsent,) = _query(db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
     return open_jobs == 0 and unsent == 0 and total >= submitted + chats
@@ -300,6 +300,8 @@ def _account(report: ChaosReport, db: Path, effects: Path, keys: list[str],
             report.done += 1
         elif job.state is JobState.FAILED:
             report.failed[f"{job.backend.value}: {job.failure_class or 'other'}"] += 1
+        elif job.state is JobState.DEAD:  # recovered too often: dead-lettered, not lost
+            report.failed[f"{job.backend.value}: dead letter"] += 1
         elif job.state is JobState.CANCELLED:
             report.cancelled += 1
         else:
