@@ -5,18 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
 import logging
 import os
-import shutil
-import sqlite3
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
@@ -31,7 +26,7 @@ from bot.settings import Settings, engine_config
 from engine.admission import Admission
 from engine.cards import Cards
 from engine.errors import StoreError
-from engine.gateway.config import COMPLETION_TIERS, PROVIDERS, load_table
+from engine.gateway.config import load_table
 from engine.gateway.errors import ModelsFileError
 from engine.judgment_gate import JudgmentGate
 from engine.loop import Engine
@@ -39,14 +34,13 @@ from engine.model import BackendName
 from engine.rules.judgment import GATE_SKILL
 from engine.selfheal import SelfHealer
 from engine.signals import Fail
-from engine.store.sql import load_migrations
 from engine.store.sqlite import SqliteStore
 from engine.workers.backend import Backend
 from engine.workers.coding_agent import agent_backends
 from engine.workers.sessions import SessionRepo, WorkerConfig
 from engine.workers.shell import ShellBackend
 from engine.workers.skill import SkillBackend
-from security.redaction import RedactingFilter, register_secrets
+from security.redaction import register_secrets
 from skills import diagnostic
 from skills.engine_link import EngineLink
 
@@ -336,38 +330,6 @@ def make_gateway(settings: Settings, store: SqliteStore) -> Gateway | None:
     return Gateway(providers, table, GatewayRepo(store), config)
 
 
-class JsonLines(logging.Formatter):
-    """One JSON object a line (time, level, logger, message, traceback) for log collectors."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        at = datetime.fromtimestamp(record.created, UTC)
-        entry = {"ts": at.isoformat(timespec="milliseconds"), "level": record.levelname.lower(),
-                 "logger": record.name, "msg": record.getMessage()}
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            entry["exc"] = record.exc_text
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def configure_logging(log_format: str = "auto", stream: TextIO | None = None) -> None:
-    """Lines on stderr for ``steward run``, with secrets redacted: readable on a terminal,
-    JSON lines otherwise (``auto``), or as ``STEWARD_LOG_FORMAT`` says; the libraries'
-    warnings (root logger) go through the same redacting handler."""
-    stream = stream or sys.stderr
-    handler = logging.StreamHandler(stream)
-    as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
-    handler.setFormatter(JsonLines() if as_json else logging.Formatter(
-        "%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    handler.addFilter(RedactingFilter())
-    root = logging.getLogger("steward")
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    root.propagate = False
-    if not logging.getLogger().handlers:
-        logging.getLogger().addHandler(handler)
-
-
 async def run(app: App, stop: asyncio.Event, status_every_s: float = 60.0) -> None:
     """Run the engine until ``stop`` is set; log a status line when something changed."""
     names = ", ".join(sorted(b.value for b in app.backends))
@@ -424,87 +386,3 @@ def serve(app: App) -> None:
     from bot import process  # python-telegram-bot and aiohttp load only for the running process
 
     process.serve(app)
-
-
-def doctor(settings: Settings) -> list[render.Check]:
-    """Check that ``steward`` can work with these settings; nothing stored is changed."""
-    data_dir = settings.data_dir
-    try:
-        prepare_data_dir(data_dir)
-    except AppError as exc:
-        return [render.Check("data dir", "fail", str(exc))]
-    checks = [render.Check("data dir", "ok", f"{data_dir.resolve()} is writable")]
-    checks += _check_store(data_dir / DB_FILE)
-    checks += [_check_disk(data_dir), _check_backends(data_dir), _check_run(data_dir),
-               _check_providers(settings)]
-    from bot import doctor_checks  # httpx, LanceDB and onnxruntime: only the doctor pays
-
-    checks += doctor_checks.checks(settings)
-    return checks
-
-
-def _check_store(path: Path) -> list[render.Check]:
-    try:
-        store = SqliteStore.open(path)
-    except StoreError as exc:
-        return [render.Check("database", "fail", str(exc))]
-    try:
-        verdict, version = store.integrity_check(), store.schema_version
-    except sqlite3.DatabaseError as exc:
-        return [render.Check("database", "fail", f"{path}: {exc}")]
-    finally:
-        store.close()
-    latest = max((v for v, _ in load_migrations()), default=0)
-    return [
-        render.Check("database", "ok", f"{path} opens"),
-        render.Check("integrity", "ok" if verdict == "ok" else "fail", f"quick_check: {verdict}"),
-        render.Check("schema", "ok" if version == latest else "fail",
-                     f"version {version} (this steward knows {latest})"),
-    ]
-
-
-def _check_disk(data_dir: Path) -> render.Check:
-    free = shutil.disk_usage(data_dir).free
-    status: render.Status = "ok"
-    if free < LOW_DISK_BYTES:
-        status = "fail" if free < NO_DISK_BYTES else "warn"
-    return render.Check("disk", status, f"{free / (1 << 30):.1f} GiB free")
-
-
-def _check_backends(data_dir: Path) -> render.Check:
-    try:
-        names = sorted(b.value for b in make_backends(make_shell(data_dir)))
-    except AppError as exc:
-        return render.Check("backends", "fail", str(exc))
-    return render.Check("backends", "ok", ", ".join(names))
-
-
-def _check_run(data_dir: Path) -> render.Check:
-    pid = lock_holder(data_dir)
-    if pid is None:
-        return render.Check("steward run", "warn", "not running on this data dir")
-    return render.Check("steward run", "ok", f"running (pid {pid or 'unknown'})")
-
-
-def _check_providers(settings: Settings) -> render.Check:
-    """Which providers are configured, and whether the routing table loads and can reach
-    every completion tier with them."""
-    try:
-        table = load_table(settings.models_file)
-    except ModelsFileError as exc:
-        return render.Check("providers", "fail", str(exc))
-    found = settings.providers
-    absent = [p for p in PROVIDERS if p not in found]
-    routing = f"routing table {table.source} loads"
-    if not found:
-        return render.Check("providers", "warn", "none configured: set OPENAI_API_KEY, "
-                            "ANTHROPIC_API_KEY, OPENROUTER_API_KEY or OLLAMA_BASE_URL; "
-                            + routing)
-    stranded = [t for t in COMPLETION_TIERS
-                if not any(c.provider in found for c in table.candidates(t))]
-    detail = (f"configured: {', '.join(found)}; absent: {', '.join(absent) or 'none'}; "
-              + routing)
-    if stranded:
-        return render.Check("providers", "warn", f"{detail}, but no configured provider "
-                            f"serves tier {', '.join(stranded)}")
-    return render.Check("providers", "ok", detail)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn, cast
 
 from bot import cli_chat, cli_costs, cli_memory, cli_ops, cli_rhythms, cli_workers, render
-from bot.app import App, build, configure_logging, doctor, lock_holder, serve
+from bot.app import App, build, lock_holder, serve
 from bot.cli_kit import (
     BAD_INPUT,
     ENVIRONMENT,
@@ -26,7 +26,9 @@ from bot.cli_kit import (
     positive_int,
     width,
 )
+from bot.doctor import doctor
 from bot.errors import AppError, ConfigError, UsageError
+from bot.logs import configure_logging
 from bot.settings import load_settings
 from engine import resolver
 from engine.errors import (

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot import doctor_checks
-from bot.app import doctor
+from bot.doctor import doctor
 from bot.render import Check
 from bot.settings import Settings, load_settings
 from memory.core import FILE_NAME

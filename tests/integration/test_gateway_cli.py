@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import DB_FILE, doctor, make_gateway
+from bot.app import DB_FILE, make_gateway
 from bot.cli import main
+from bot.doctor import doctor
 from bot.errors import ConfigError
 from bot.settings import load_settings
 from engine.gateway.messages import Message, Request

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import configure_logging
+from bot.logs import configure_logging
 from bot.status_view import Picture, render
 from engine.admission import AdmissionStatus, Disk
 from engine.judgment import Rates
