@@ -12,7 +12,7 @@ from bot.markup import esc
 from engine.model import JSON, Attempt, BackendName, Job, JobState
 from engine.rules.judgment import NotifyRate
 from engine.rules.sessions import Session
-from engine.store.records import ParentRow, WorkerRow
+from engine.store.records import ParentRow
 from engine.workers.sessions import WorkerView
 
 WIDTH = 80
@@ -134,13 +134,6 @@ def jobs_table(jobs: Sequence[Job], now: float, width: int = WIDTH) -> str:
     return table(["ID", "STATE", "P", "BACKEND", "WHAT", "CREATED", "TRIES"], rows, width)
 
 
-def workers_table(workers: Sequence[tuple[WorkerRow, int]], width: int = WIDTH) -> str:
-    if not workers:
-        return "no workers"
-    rows = [[w.name, w.backend, w.model or "-", "persistent" if w.persistent else "ephemeral",
-             str(running)] for w, running in workers]
-    return table(["NAME", "BACKEND", "MODEL", "KIND", "RUNNING"], rows, width)
-
 
 def checks(results: Sequence[Check]) -> str:
     """The doctor's report: one aligned line per check."""
@@ -224,9 +217,6 @@ def job_detail_json(job: Job, attempts: Sequence[Attempt], needs: Sequence[Paren
                       for p in needs],
             "needed_by": [c.id for c in needed_by]}
 
-
-def worker_json(worker: WorkerRow, running: int) -> dict[str, JSON]:
-    return {**dataclasses.asdict(worker), "skills": list(worker.skills), "running": running}
 
 
 def check_json(check: Check) -> dict[str, JSON]:

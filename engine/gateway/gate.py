@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 
 from engine.gateway.errors import GatewayError
 from engine.gateway.messages import Message, Request
 from engine.gateway.router import Gateway
 from engine.model import JSON
+from engine.rules.replies import json_object
 
 CHECKER_PREFIX = (
     "You review another model's answer to a task. Judge only whether the answer does what the "
@@ -20,7 +19,7 @@ CHECKER_PREFIX = (
 )
 DEFAULT_INSTRUCTIONS = "Check that the answer fully and correctly does the task."
 VERDICT_MAX_TOKENS = 400
-_FENCE = re.compile(r"^```(?:json)?\s*\n?(.*?)\n?```$", re.DOTALL)
+VERDICT_KEYS = frozenset({"pass", "reasons"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +41,8 @@ class Verdict:
 def parse_verdict(text: str) -> tuple[bool, str] | None:
     """``(pass, reasons)`` from a reply that is exactly ``{"pass": bool, "reasons": str}``
     (a Markdown code fence around it is tolerated); None for anything else."""
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1).strip()
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or set(data) != {"pass", "reasons"}:
+    data = json_object(text, VERDICT_KEYS)
+    if data is None:
         return None
     passed, reasons = data["pass"], data["reasons"]
     if not isinstance(passed, bool) or not isinstance(reasons, str):

@@ -18,13 +18,13 @@ model gate is asked, and anything but a clear "notify" from it is a digest.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from enum import StrEnum
 
 from engine.model import JSON, FailureClass, JobState, Origin
+from engine.rules.replies import json_object
 
 REQUEST_KEY_PREFIX = "req:"
 """Idempotency keys of jobs born from one of the owner's messages (``req:telegram:42:7``)."""
@@ -42,7 +42,7 @@ SUMMARY_CHARS = 600
 DAY_S = 86_400.0
 WEEK_S = 7 * DAY_S
 
-_FENCE = re.compile(r"^```(?:json)?\s*\n?(.*?)\n?```$", re.DOTALL)
+GATE_KEYS = frozenset({"notify", "reason"})
 _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
 _CHOICE_KEY = re.compile(r"^[a-z0-9_-]{1,16}$")
@@ -287,15 +287,8 @@ class GateAnswer:
 def parse_gate(text: str) -> GateAnswer | None:
     """The gate's answer from a reply that is exactly ``{"notify": bool, "reason": str}`` (a
     Markdown code fence around it is tolerated); None for anything else."""
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1).strip()
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or set(data) != {"notify", "reason"}:
+    data = json_object(text, GATE_KEYS)
+    if data is None:
         return None
     if not isinstance(data["notify"], bool) or not isinstance(data["reason"], str):
         return None

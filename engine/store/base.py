@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from engine.model import JSON, Attempt, FailureClass, GroupKind, Job, JobState
 from engine.rules.claim import Candidate
-from engine.store.records import Effect, NewJob, OutboxRow, ParentRow, WorkerRow
+from engine.store.records import Effect, NewJob, OutboxRow, ParentRow
 
 
 class Store(Protocol):
@@ -200,12 +200,6 @@ class Store(Protocol):
 
     def effects_live_refs(self) -> list[str]:
         """The refs of effects not done: what a backend's sweep must keep."""
-        ...
-
-    def upsert_worker(self, worker: WorkerRow, now: float) -> None:
-        ...
-
-    def list_workers(self) -> list[tuple[WorkerRow, int]]:
         ...
 
     def meta_get(self, key: str) -> str | None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from engine.model import JSON, JobState
@@ -76,26 +74,3 @@ class Effect:
     state: str
     ref: str | None
     result: JSON
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerRow:
-    """A worker is configuration: which backend, model, persona and skills it runs with."""
-
-    name: str
-    backend: str
-    model: str | None = None
-    persona: str | None = None
-    skills: tuple[str, ...] = ()
-    persistent: bool = False
-    config: dict[str, JSON] = field(default_factory=dict)
-
-    def params(self) -> dict[str, Any]:
-        return {"name": self.name, "backend": self.backend, "model": self.model,
-                "persona": self.persona, "skills": json.dumps(list(self.skills)),
-                "persistent": int(self.persistent), "config": json.dumps(self.config)}
-
-    @classmethod
-    def from_row(cls, r: sqlite3.Row) -> WorkerRow:
-        return cls(r["name"], r["backend"], r["model"], r["persona"],
-                   tuple(json.loads(r["skills"])), bool(r["persistent"]), json.loads(r["config"]))

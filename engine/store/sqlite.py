@@ -26,7 +26,7 @@ from engine.model import (
 )
 from engine.rules.claim import Candidate
 from engine.store.base import Store
-from engine.store.records import Effect, NewJob, OutboxRow, ParentRow, WorkerRow
+from engine.store.records import Effect, NewJob, OutboxRow, ParentRow
 from engine.store.sql import load_migrations, load_queries
 
 BUSY_TIMEOUT_MS = 10_000
@@ -413,12 +413,6 @@ class SqliteStore:
         return [r[0] for r in self._x("effects_live_refs")]
 
     # -- workers and meta -----------------------------------------------------------------------
-
-    def upsert_worker(self, worker: WorkerRow, now: float) -> None:
-        self._x("upsert_worker", {**worker.params(), "now": now})
-
-    def list_workers(self) -> list[tuple[WorkerRow, int]]:
-        return [(WorkerRow.from_row(r), r["running"]) for r in self._x("list_workers")]
 
     def meta_get(self, key: str) -> str | None:
         row = self._x("meta_get", {"key": key}).fetchone()

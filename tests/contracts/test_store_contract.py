@@ -11,7 +11,6 @@ from engine.errors import JobNotFound
 from engine.model import BackendName, JobSpec, JobState
 from engine.resolver import new_job
 from engine.store.base import Store
-from engine.store.records import WorkerRow
 from engine.store.sqlite import SqliteStore
 
 
@@ -113,11 +112,7 @@ def test_outbox_dedupes_and_tracks_delivery(store: Store) -> None:
     assert store.outbox_pending(10) == []
 
 
-def test_workers_and_meta(store: Store) -> None:
-    store.upsert_worker(WorkerRow("coder", "claude_code", model="m", skills=("files",)), 1.0)
-    store.upsert_worker(WorkerRow("coder", "claude_code", model="m2"), 2.0)
-    [(worker, running)] = store.list_workers()
-    assert (worker.model, worker.skills, running) == ("m2", (), 0)
+def test_meta(store: Store) -> None:
     assert store.meta_get("x") is None
     store.meta_set("x", "1")
     store.meta_set("x", "2")

@@ -18,7 +18,7 @@ from engine.model import (
     Origin,
     Trust,
 )
-from engine.store.records import ParentRow, WorkerRow
+from engine.store.records import ParentRow
 
 NOW = 1_700_000_000.0
 
@@ -111,7 +111,6 @@ def test_jobs_table_fits_80_columns() -> None:
 
 def test_empty_listings_say_so() -> None:
     assert render.jobs_table([], NOW) == "no jobs"
-    assert render.workers_table([]) == "no workers"
 
 
 def test_job_detail_shows_fields_dependencies_and_attempts() -> None:
@@ -154,18 +153,7 @@ def test_json_rows_are_plain_json() -> None:
     assert back["needs"] == [{"job_id": 3, "name": None, "state": "done"}]
     assert back["needed_by"] == [9]
     assert back["attempt_history"] == []
-    worker = render.worker_json(WorkerRow("shell", "shell", skills=("a",)), 2)
-    assert json.loads(json.dumps(worker))["skills"] == ["a"]
 
-
-def test_workers_table() -> None:
-    text = render.workers_table([(WorkerRow("shell", "shell"), 1),
-                                 (WorkerRow("coder", "codex", "gpt-5", persistent=True), 0)])
-    assert text.splitlines() == [
-        "NAME   BACKEND  MODEL  KIND        RUNNING",
-        "shell  shell    -      ephemeral         1",
-        "coder  codex    gpt-5  persistent        0",
-    ]
 
 
 def test_checks_align() -> None:

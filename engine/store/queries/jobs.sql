@@ -219,18 +219,6 @@ WHERE job_id IN (SELECT value FROM json_each(:ids)) AND state != 'done';
 -- name: effects_live_refs
 SELECT ref FROM effects WHERE state != 'done' AND ref IS NOT NULL;
 
--- name: upsert_worker
-INSERT INTO workers (name, backend, model, persona, skills, persistent, config, created_at)
-VALUES (:name, :backend, :model, :persona, :skills, :persistent, :config, :now)
-ON CONFLICT (name) DO UPDATE SET backend = excluded.backend, model = excluded.model,
-    persona = excluded.persona, skills = excluded.skills, persistent = excluded.persistent,
-    config = excluded.config;
-
--- name: list_workers
-SELECT w.*, (SELECT COUNT(*) FROM jobs j WHERE j.state = 'running'
-             AND (j.worker = w.name OR (j.worker IS NULL AND j.backend = w.backend))) AS running
-FROM workers w ORDER BY w.name;
-
 -- name: meta_get
 SELECT value FROM meta WHERE key = :key;
 
