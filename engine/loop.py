@@ -218,6 +218,7 @@ class Engine:
         """Wake the loop when another process (the CLI) commits or ``stop`` is set, and
         checkpoint the WAL in a worker thread so commits on the loop never wait for the disk."""
         checkpoint_at = 0.0
+        failing: str | None = None  # said once, not five times a second, until it clears
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -228,7 +229,13 @@ class Engine:
                         await asyncio.to_thread(self.store.checkpoint)
                         checkpoint_at = time.monotonic() + self.config.checkpoint_every_s
                 except StoreError as exc:  # a busy or failing disk must not end the watch
-                    log.warning("database watch: %s", exc)
+                    if str(exc) != failing:
+                        log.warning("database watch: %s", exc)
+                    failing = str(exc)
+                else:
+                    if failing is not None:
+                        log.info("database watch: the database answers again")
+                    failing = None
         finally:
             self._wake.set()  # however the watch ended, the loop must look at `stop` again
 

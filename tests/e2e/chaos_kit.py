@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import resource
 import signal
 import socket
 import sqlite3
@@ -67,6 +68,9 @@ class ChaosReport:
     recoveries: int = 0
     provider_faults: int = 0
     telegram_faults: int = 0
+    disk_full_waves: int = 0
+    disk_full_exits: int = 0
+    """Times ``steward run`` stopped by itself (exit 3, one line) on the full disk."""
     wall_s: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -80,7 +84,8 @@ class ChaosReport:
             "notifications_lost": self.answers_lost,
             "notifications_duplicated": self.answers_duplicated, "sigkills": self.kills,
             "recoveries": self.recoveries, "provider_faults": self.provider_faults,
-            "telegram_faults": self.telegram_faults, "wall_s": round(self.wall_s, 1)}
+            "telegram_faults": self.telegram_faults, "disk_full_waves": self.disk_full_waves,
+            "disk_full_exits": self.disk_full_exits, "wall_s": round(self.wall_s, 1)}
 
     def table(self) -> str:
         rows = [f"{k:<26}{v}" for k, v in self.figures().items()]
@@ -98,28 +103,49 @@ def free_port() -> int:
 class _Run:
     """The process under test, restarted after every kill."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
-        self._env, self._cwd, self._log = env, cwd, log
+    def __init__(self, env: dict[str, str], cwd: Path, log: Path, data: Path) -> None:
+        self._env, self._cwd, self._log, self._data = env, cwd, log, data
         self.proc: subprocess.Popen[bytes] | None = None
+        self.full_disk = False
 
-    def start(self) -> None:
-        with self._log.open("ab") as out:
+    def start(self, full_disk: bool = False) -> None:
+        """Start ``steward run``; with ``full_disk``, no file it writes may grow more than
+        ``DISK_HEADROOM`` past the database's size (writes beyond fail as on a full disk)."""
+        self.full_disk = full_disk
+        limit = (max((f.stat().st_size for f in self._data.glob("steward.db*")), default=0)
+                 + DISK_HEADROOM) if full_disk else None
+        log = self._log.with_name("run-full-disk.log") if full_disk else self._log
+        with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bot", "run"], cwd=self._cwd, env=self._env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=out)
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=out,
+                preexec_fn=None if limit is None else lambda: _limit_files(limit))
 
-    def kill(self) -> None:
+    def kill(self) -> bool:
+        """SIGKILL it; True if it had already stopped itself on the full disk (exit 3)."""
         assert self.proc is not None
         if self.proc.poll() is not None:
+            if self.full_disk and self.proc.returncode == 3:
+                return True
             raise AssertionError(f"steward exited by itself ({self.proc.returncode}): "
                                  f"{self._log.read_text()[-3000:]}")
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
+        return False
 
     def stop(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=60)
+
+
+DISK_HEADROOM = 4 << 10
+
+
+def _limit_files(limit: int) -> None:
+    """In the child: a file-size limit makes writes past it fail (EFBIG), as a full disk does."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
 class _Workload:
@@ -216,7 +242,7 @@ async def run_chaos(plan: ChaosPlan, tmp: Path,
     await llm.start()
     llm.chaos(PROVIDER_FAULT_RATE, seed=plan.seed)
     started = time.monotonic()
-    run = _Run(_env(data, fake, llm, plan), tmp, log)
+    run = _Run(_env(data, fake, llm, plan), tmp, log, data)
     workload: _Workload | None = None
     try:
         run.start()
@@ -232,11 +258,14 @@ async def run_chaos(plan: ChaosPlan, tmp: Path,
             if rng.random() < 0.5:
                 _telegram_fault(fake, rng)
                 report.telegram_faults += 1
-            await asyncio.sleep(rng.uniform(0.3, 2.0))
+            # on the full disk, long enough for steward to start and run into it
+            await asyncio.sleep(rng.uniform(0.3, 2.0) + (5.0 if run.full_disk else 0.0))
             if wave < plan.kills:
-                run.kill()
+                report.disk_full_exits += run.kill()
                 report.kills += 1
-                run.start()
+                full = wave + 1 == waves // 2  # one wave runs on a full disk
+                report.disk_full_waves += full
+                run.start(full_disk=full)
             progress(f"wave {wave + 1}/{waves}: {report.submitted} jobs, {report.kills} kills")
         await _until(lambda: _settled(data / "steward.db", report.submitted, report.chats),
                      plan.settle_timeout_s, "every job to end and every answer to go out")
@@ -255,8 +284,9 @@ async def run_chaos(plan: ChaosPlan, tmp: Path,
     report.provider_faults = len(llm.faults_served)
     assert workload is not None
     _account(report, data / "steward.db", effects, workload.effect_keys, fake)
-    if "Traceback" in log.read_text(errors="replace"):
-        report.problems.append("a traceback in the log")
+    for name in (log, log.with_name("run-full-disk.log")):
+        if name.exists() and "Traceback" in name.read_text(errors="replace"):
+            report.problems.append(f"a traceback in {name.name}")
     return report
 
 
