@@ -27,12 +27,14 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep it (logs, db)")
     args = parser.parse_args()
     plan = ChaosPlan(jobs=args.jobs, kills=args.kills, seed=args.seed,
                      settle_timeout_s=args.timeout)
     with tempfile.TemporaryDirectory(prefix="steward-chaos-") as tmp:
-        report = asyncio.run(run_chaos(plan, Path(tmp), progress=lambda m: print(m,
-                                                                                 flush=True)))
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        report = asyncio.run(run_chaos(plan, folder, progress=lambda m: print(m, flush=True)))
     print()
     print(report.table())
     verdict = (report.lost == 0 and report.repeated_effects == 0 and report.answers_lost == 0

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from engine.errors import InvalidJob
+from engine.errors import InvalidJob, StoreError
 from engine.model import JSON, FailureClass, Job
 from engine.rules import validate
 from engine.signals import Fail, NeedsApproval, Retry
@@ -82,6 +82,9 @@ async def attempt(backend: Backend | None, job: Job, ctx: RunContext) -> Outcome
     except TimeoutError:
         limit = f" after {job.timeout_s:g} s" if job.timeout_s else ""
         return Failed(FailureClass.TIMEOUT, f"timed out{limit}")
+    except StoreError as exc:  # a full or failing disk under the job: worth another try
+        log.warning("job %s attempt failed: %s", job.id, exc)
+        return Failed(FailureClass.CRASH, f"the database failed: {exc}", transient=True)
     except Exception as exc:  # the loop boundary: record the attempt, keep the loop alive
         log.warning("job %s attempt failed: %s: %s", job.id, type(exc).__name__, exc)
         return Failed(FailureClass.OTHER, f"{type(exc).__name__}: {exc}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -181,10 +182,20 @@ class SqliteStore:
             yield
         except BaseException:
             self._depth = 0
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
         self._depth = 0
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:  # a full or failing disk: nothing was written
+            self._rollback()
+            raise _translate(exc, self.path) from exc
+
+    def _rollback(self) -> None:
+        """Undo the open transaction; SQLite may already have (after an I/O error)."""
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._conn.execute("ROLLBACK")
 
     def run(self, name: str, params: dict[str, Any] | tuple[Any, ...] | None = None
             ) -> list[sqlite3.Row]:

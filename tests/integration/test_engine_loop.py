@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import JobFailed
+from engine.errors import JobFailed, StoreError
 from engine.model import AttemptOutcome, FailureClass, JobState
 from engine.signals import Fail, Retry
 from engine.workers.backend import RunContext
@@ -291,3 +291,25 @@ async def test_an_expired_lease_nobody_holds_is_taken_back(tmp_path: Path) -> No
     await engine.run_until_idle()
     job = engine.store.get_job(job_id)
     assert (job.state, job.recoveries) == (JobState.DONE, 1)
+
+
+async def test_a_database_failure_under_a_job_is_tried_again(tmp_path: Path) -> None:
+    clock = FakeClock()
+    calls: list[float] = []
+
+    async def on_a_full_disk(args: dict[str, object], ctx: RunContext) -> object:
+        calls.append(clock())
+        if len(calls) == 1:
+            raise StoreError("database steward.db: disk I/O error")
+        return {"ok": True}
+
+    engine = make_engine(tmp_path, Skills({"disk": on_a_full_disk}), clock)
+    job_id = engine.submit(skill("disk"))
+    await engine.run_until_idle()
+    [failed] = engine.store.attempts_of(job_id)
+    assert failed.failure_class is FailureClass.CRASH
+    assert "the database failed" in (failed.error or "")
+    clock.advance(120)
+    await engine.run_until_idle()
+    assert engine.store.get_job(job_id).state is JobState.DONE
+    assert len(calls) == 2
