@@ -19,6 +19,7 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.repo import BotRepo
+from engine.errors import StoreError
 
 log = logging.getLogger("steward.bot")
 
@@ -70,8 +71,12 @@ class OwnerGate:
         """After the handlers (group 1): the owner's update is done with."""
         if isinstance(update, Update):
             now = self._clock()
-            self._repo.handled(update.update_id, now)
-            self._prune(now)
+            try:
+                self._repo.handled(update.update_id, now)
+                self._prune(now)
+            except StoreError as exc:  # only the redelivery guard is lost, not the update
+                log.warning("telegram: could not mark update %d handled: %s",
+                            update.update_id, exc)
 
     def _prune(self, now: float) -> None:
         if now - self._pruned_at >= PRUNE_EVERY_S:

@@ -25,6 +25,7 @@ from bot.markup import esc
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.gate import OwnerGate
 from bot.telegram.intake import is_data, item_from
+from engine.errors import StoreError
 from engine.rules.cards import unpack
 from security.redaction import redact
 
@@ -41,6 +42,10 @@ class _Data(filters.MessageFilter):
 
     def filter(self, message: Message) -> bool:
         return is_data(message)
+
+
+NOT_STORED = ("I couldn't take that in: my database refused the write (is the disk full?). "
+              "Nothing was done with it; please send it again in a while.")
 
 
 def request_of(message: Message) -> Request:
@@ -123,9 +128,16 @@ class Handlers:
                 log.warning("telegram: editing the card failed: %s", exc)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Log and carry on: one bad update must never stop the bot."""
-        log.error("telegram: handling an update failed: %r", context.error,
-                  exc_info=context.error)
+        """Log and carry on: one bad update must never stop the bot. When the database refused
+        to store what the owner sent (a full disk), say so: Telegram will not send it again."""
+        if not isinstance(context.error, StoreError):
+            log.error("telegram: handling an update failed: %r", context.error,
+                      exc_info=context.error)
+            return
+        log.warning("telegram: could not store an update: %s", context.error)
+        message = update.effective_message if isinstance(update, Update) else None
+        if message is not None:
+            await self._answer(telegram_address(message.chat.id), Reply(NOT_STORED))
 
     async def _answer(self, address: str, reply: Reply) -> None:
         try:

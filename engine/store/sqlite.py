@@ -211,9 +211,9 @@ class SqliteStore:
             raise _translate(exc, self.path) from exc
 
     def _x(self, name: str, params: dict[str, Any] | tuple[Any, ...] | None = None
-           ) -> sqlite3.Cursor:
+           ) -> _Rows:
         try:
-            return self._conn.execute(self._q[name], params or {})
+            return _Rows(self._conn.execute(self._q[name], params or {}), self.path)
         except sqlite3.OperationalError as exc:
             raise _translate(exc, self.path) from exc
 
@@ -431,6 +431,34 @@ class SqliteStore:
 
     def meta_set(self, key: str, value: str) -> None:
         self._x("meta_set", {"key": key, "value": value})
+
+
+class _Rows:
+    """A statement's rows: a failure while they are read (an ``INSERT … RETURNING`` on a full
+    disk fails at its first row) is a ``StoreError`` like a failure to execute."""
+
+    def __init__(self, cursor: sqlite3.Cursor, path: Path) -> None:
+        self._cursor = cursor
+        self._path = path
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def fetchone(self) -> Any:
+        try:
+            return self._cursor.fetchone()
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc, self._path) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return self._cursor.fetchall()
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc, self._path) from exc
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
 
 
 def _conforms(store: SqliteStore) -> Store:
