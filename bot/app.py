@@ -26,7 +26,7 @@ from bot.settings import Settings, engine_config
 from engine.admission import Admission
 from engine.cards import Cards
 from engine.errors import StoreError
-from engine.gateway.config import load_table
+from engine.gateway.config import RoutingTable, load_table
 from engine.gateway.errors import ModelsFileError
 from engine.judgment_gate import JudgmentGate
 from engine.loop import Engine
@@ -57,8 +57,6 @@ LOCK_FILE = "steward.lock"
 WORKSPACE_DIR = "workspace"
 LOCK_WAIT_S = 0.3
 """How long ``run`` retries a held lock: long enough to outlast a doctor's probe."""
-LOW_DISK_BYTES = 1 << 30
-NO_DISK_BYTES = 100 << 20
 
 
 @dataclass
@@ -285,10 +283,7 @@ def make_llm(settings: Settings, store: SqliteStore, memory: LazyMemory | None =
     seconds to import); the routing table is checked now, so a bad one stops the start.
     With ``memory``, every session gets core memory and recall; the model's tools are the
     ``skills`` registry's, every call through its trust gate (else memory's own tools)."""
-    try:
-        load_table(settings.models_file)
-    except ModelsFileError as exc:
-        raise ConfigError(str(exc)) from None
+    table = routing_table(settings)
 
     def backend(gateway: Gateway) -> Backend:
         from engine.workers.llm import LlmBackend, LlmConfig
@@ -299,21 +294,27 @@ def make_llm(settings: Settings, store: SqliteStore, memory: LazyMemory | None =
         return LlmBackend(gateway, tools, context=memory, count_tokens=cl100k_counter(),
                           config=LlmConfig(persona=PERSONA, zone=settings.zone))
 
-    return LazyLlm(lambda: make_gateway(settings, store), backend)
+    return LazyLlm(lambda: make_gateway(settings, store, table), backend)
 
 
-def make_gateway(settings: Settings, store: SqliteStore) -> Gateway | None:
-    """The model gateway over the configured providers, or None when none is configured;
-    a routing table that does not load is a ``ConfigError`` (one line)."""
+def routing_table(settings: Settings) -> RoutingTable:
+    """The routing table in use; one that does not load is a ``ConfigError`` (one line)."""
+    try:
+        return load_table(settings.models_file)
+    except ModelsFileError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def make_gateway(settings: Settings, store: SqliteStore,
+                 table: RoutingTable | None = None) -> Gateway | None:
+    """The model gateway over the configured providers (on ``table``, else the settings'
+    routing table), or None when none is configured."""
     # The provider SDKs take seconds to import: only a process that uses a model pays that.
     from engine.gateway.providers import Endpoints, connect
     from engine.gateway.repo import GatewayRepo
     from engine.gateway.router import Gateway, GatewayConfig
 
-    try:
-        table = load_table(settings.models_file)
-    except ModelsFileError as exc:
-        raise ConfigError(str(exc)) from None
+    table = table or routing_table(settings)
 
     def secret(value: SecretStr | None) -> str | None:
         return None if value is None else value.get_secret_value()

@@ -9,8 +9,6 @@ from pathlib import Path
 from bot import render
 from bot.app import (
     DB_FILE,
-    LOW_DISK_BYTES,
-    NO_DISK_BYTES,
     lock_holder,
     make_backends,
     make_shell,
@@ -23,6 +21,9 @@ from engine.gateway.config import COMPLETION_TIERS, PROVIDERS, load_table
 from engine.gateway.errors import ModelsFileError
 from engine.store.sql import load_migrations
 from engine.store.sqlite import SqliteStore
+
+LOW_DISK_BYTES = 1 << 30
+NO_DISK_BYTES = 100 << 20
 
 
 def doctor(settings: Settings) -> list[render.Check]:

@@ -20,11 +20,6 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=False)
 
 
-def attr(text: object) -> str:
-    """Text made safe to put inside a quoted HTML attribute."""
-    return html.escape(str(text), quote=True)
-
-
 def units(text: str) -> int:
     """Length as Telegram counts it: UTF-16 code units."""
     return len(text.encode("utf-16-le")) // 2

@@ -181,8 +181,8 @@ class Notifier:
         return Flow.NEXT
 
     async def _deliver(self, row: Due, now: float, quiet_end: float | None) -> tuple[Flow, int]:
-        job = self._job(row.job_id)
-        if quiet_end is not None and not (is_answer(row.topic, job) or urgent(row.payload)):
+        if quiet_end is not None and not (
+                urgent(row.payload) or is_answer(row.topic, self._job(row.job_id))):
             self._repo.record(row.id, Delivery(row.parts_sent, row.failures, quiet_end))
             return Flow.NEXT, 0
         address = row.address or self._config.home

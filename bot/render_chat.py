@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from bot.markup import esc
-from bot.render import duration, one_line, relative, summary, truncate
+from bot.render import one_line, relative, summary, truncate
 from engine.model import JSON, Attempt, Job, JobState
 
 RESULT_CHARS = 3000
@@ -16,46 +15,6 @@ ANSWER_CHARS = 16_000
 ERROR_CHARS = 300
 WHAT_CHARS = 60
 FIELD_CHARS = 200
-
-STATE_ORDER = (JobState.RUNNING, JobState.READY, JobState.WAITING, JobState.AWAITING_APPROVAL,
-               JobState.DONE, JobState.FAILED, JobState.DEAD, JobState.CANCELLED)
-
-
-@dataclass(frozen=True, slots=True)
-class StatusView:
-    """Everything ``/status`` shows, gathered by the caller."""
-
-    counts: Mapping[JobState, int]
-    running: Sequence[Job]
-    failures: Sequence[Job]
-    open_cards: int
-    outbox_pending: int
-    outbox_given_up: int
-    poll_age_s: float | None
-    now: float
-
-
-def status(view: StatusView) -> str:
-    queued = ", ".join(f"{view.counts[s]} {s.value.replace('_', ' ')}" for s in STATE_ORDER
-                       if view.counts.get(s))
-    lines = ["<b>Status</b>", f"Jobs: {queued or 'none yet'}"]
-    for job in view.running:
-        lines.append(f"  ▸ {job.id} {esc(truncate(one_line(summary(job)), WHAT_CHARS))} "
-                     f"(for {duration(max(view.now - (job.started_at or view.now), 0.0))})")
-    if view.failures:
-        lines.append("Recent failures:")
-        lines += [f"  ✗ {j.id} {esc(truncate(one_line(summary(j)), WHAT_CHARS))}: "
-                  f"{esc(truncate(one_line(j.error or j.state.value), 80))}"
-                  for j in view.failures]
-    lines.append(f"Decisions waiting: {view.open_cards}")
-    notes = f"Notifications waiting: {view.outbox_pending}"
-    if view.outbox_given_up:
-        notes += f" ({view.outbox_given_up} could not be delivered)"
-    lines.append(notes)
-    if view.poll_age_s is not None:
-        lines.append(f"Telegram: last poll {duration(view.poll_age_s)} ago")
-    return "\n".join(lines)
-
 
 def jobs(found: Sequence[Job], now: float) -> str:
     if not found:

@@ -21,6 +21,7 @@ from memory.errors import SummaryUnusable as SummaryUnusable
 from memory.records import Category
 from memory.records import Trust as TrustName
 from memory.working import Session, WorkingMemory
+from security.data_marking import wrap_tagged
 
 if TYPE_CHECKING:
     from memory.archival import AddResult, MaintenanceReport, MemoryInput
@@ -200,10 +201,9 @@ class GatewaySummariser:
         self._job_id = job_id
 
     async def __call__(self, text: str) -> JSON:
-        notes = text.replace(f"</{NOTES_TAG}", f"<\\/{NOTES_TAG}")
         request = Request(
             tier=self._tier, stable_prefix=INSTRUCTIONS, max_tokens=self._max_tokens,
-            messages=(Message.user(f"<{NOTES_TAG}>\n{notes}\n</{NOTES_TAG}>"),),
+            messages=(Message.user(wrap_tagged(NOTES_TAG, {}, text)),),
             temperature=0.0, job_id=self._job_id, priority=4)
         try:
             completion = await self._gateway.complete(request)

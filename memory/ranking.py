@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -189,6 +190,7 @@ class Shape:
     words: frozenset[str]
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked again for the same texts per write
 def shape(text: str) -> Shape:
     values, identifiers, words = set(), set(), set()
     tokens = [_strip(raw) for raw in _TOKEN.findall(_DIGIT_GROUPS.sub("", text.casefold()))]

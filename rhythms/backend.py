@@ -21,8 +21,7 @@ from engine.signals import Fail
 from engine.workers.backend import RunContext
 from rhythms.repo import RhythmRepo, RhythmRow, RunOutcome
 from rhythms.rhythm import Decision, Notice, Rhythm, RunInfo, fingerprint
-from rhythms.schedule import label
-from rhythms.scheduler import Clock, Submit
+from rhythms.scheduler import Clock, Submit, fire_key
 
 log = logging.getLogger("steward.rhythms")
 
@@ -100,7 +99,7 @@ class RhythmSkill:
 
     def _act(self, run: RunInfo, decision: Decision, mark: str, facts: JSON,
              outcome: RunOutcome) -> list[int]:
-        base = f"rhythm:{run.name}:{'run:' if run.manual else ''}{label(run.slot)}"
+        base = fire_key(run.name, run.slot, run.manual)
         now = self._clock()
         with self._repo.store.transaction():
             ids = [self._submit(_keyed(spec, f"{base}:job:{i}"))

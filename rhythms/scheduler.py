@@ -21,7 +21,7 @@ from engine.store.base import Store
 from rhythms.errors import RhythmError, UnknownRhythm
 from rhythms.repo import Definition, RhythmRepo, RhythmRow, RunOutcome
 from rhythms.rhythm import Rhythm, check_unique
-from rhythms.schedule import Cron, label, next_after, parse_cron, parse_misfire, plan, slots_due
+from rhythms.schedule import Cron, label, next_after, parse_misfire, plan, slots_due
 
 log = logging.getLogger("steward.rhythms")
 
@@ -94,7 +94,6 @@ class Scheduler:
         check_unique(rhythms)
         self._crons = {r.name: r.schedule(tz) for r in rhythms}  # bad config fails here
         self._rhythms = {r.name: r for r in rhythms}
-        self._tz = tz
         self.repo = RhythmRepo(store)
         self._submit = submit
         self._clock = clock
@@ -208,7 +207,3 @@ class Scheduler:
         upcoming = self.repo.next_due()
         return "never" if upcoming is None else label(upcoming)
 
-
-def stored_cron(row: RhythmRow) -> Cron:
-    """A row's schedule (validated when it was registered)."""
-    return parse_cron(row.cron, row.tz)

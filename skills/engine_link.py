@@ -56,10 +56,11 @@ class EngineLink:
     def cards_of(self, job_id: int) -> list[Card]:
         """The decision cards opened for ``job_id``, oldest first."""
         rows = self.engine.store.run("skills_card_ids_of_job", {"job_id": job_id})
-        return [card for (card_id,) in rows if (card := self.cards.get(card_id)) is not None]
+        cards = self.cards
+        return [card for (card_id,) in rows if (card := cards.get(card_id)) is not None]
 
     def job_by_key(self, key: str) -> int | None:
-        rows = self.engine.store.run("skills_job_id_by_key", {"key": key})
+        rows = self.engine.store.run("job_id_by_key", {"key": key})
         return int(rows[0][0]) if rows else None
 
     def lineage(self, job_id: int) -> Lineage:

@@ -89,10 +89,15 @@ def canonical(args: dict[str, JSON]) -> str:
     return json.dumps(args, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def args_digest(args: dict[str, JSON]) -> str:
+    """A short stable digest of a call's arguments, for idempotency keys."""
+    return hashlib.sha256(canonical(args).encode()).hexdigest()[:24]
+
+
 def call_key(job_id: int, skill: str, args: dict[str, JSON]) -> str:
     """The idempotency key of the parked job for one call: a retried or resumed job that makes
     the same call finds the same job and card instead of opening new ones."""
-    digest = hashlib.sha256(canonical(args).encode()).hexdigest()[:24]
+    digest = args_digest(args)
     return f"gate:{job_id}:{skill}:{digest}"
 
 

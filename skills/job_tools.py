@@ -8,7 +8,6 @@ the jobs it already spawned instead of spawning them again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,7 +21,7 @@ from security.data_marking import wrap_data
 from security.risk import Risk
 from skills.engine_link import EngineLink
 from skills.errors import InvalidArguments, SkillRefused
-from skills.gate import canonical
+from skills.gate import args_digest
 from skills.skill import Skill, schema
 
 MAX_DEPTH = 3
@@ -43,7 +42,7 @@ def _spawn_schema(backends: tuple[str, ...]) -> dict[str, JSON]:
 
 
 def spawn_key(job_id: int, args: dict[str, JSON]) -> str:
-    return f"spawn:{job_id}:{hashlib.sha256(canonical(args).encode()).hexdigest()[:24]}"
+    return f"spawn:{job_id}:{args_digest(args)}"
 
 
 class JobTools:

@@ -8,7 +8,6 @@ timeout, output cap, workspace and secret-free environment are the shell backend
 from __future__ import annotations
 
 import asyncio
-import hashlib
 
 from engine.errors import JobFailed
 from engine.model import JSON, BackendName, JobSpec, Trust
@@ -17,7 +16,7 @@ from security.authority import inherit
 from security.risk import Risk
 from skills.engine_link import EngineLink
 from skills.errors import ActionFailed
-from skills.gate import canonical
+from skills.gate import args_digest
 from skills.skill import Skill, schema
 
 BEAT_S = 5.0
@@ -46,7 +45,7 @@ class ShellTool:
         job = ctx.job
         payload = {k: args[k] for k in ("command", "cwd") if k in args}
         timeout = args.get("timeout_s")
-        digest = hashlib.sha256(canonical(args).encode()).hexdigest()[:24]
+        digest = args_digest(args)
         child = self._link.engine.submit(JobSpec(
             BackendName.SHELL, payload, priority=job.priority, origin=job.origin,
             trust=Trust(inherit(job.trust)), idempotency_key=f"shell:{job.id}:{digest}",

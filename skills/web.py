@@ -26,7 +26,7 @@ from security.network import check_public_address
 from security.risk import Risk
 from skills.errors import InvalidArguments, SkillRefused, SkillUnavailable
 from skills.skill import Skill, schema
-from skills.web_text import decode, html_text, is_text, media_type, tidy
+from skills.web_text import HTML_TYPES, decode, html_text, is_text, media_type, tidy
 
 if TYPE_CHECKING:  # httpx takes a third of a second to import: only a fetch pays for it
     import httpx
@@ -175,7 +175,7 @@ class WebFetcher:
             raise SkillRefused(f"web_fetch: {url} is {kind or 'binary data'}, not text; only "
                                "web pages and text can be read")
         text = decode(body, charset)
-        if kind in ("text/html", "application/xhtml+xml") or (not kind and "<html" in text[:512]):
+        if kind in HTML_TYPES or (not kind and "<html" in text[:512]):
             title, text = html_text(text)
             text = f"{title}\n\n{text}" if title else text
         else:

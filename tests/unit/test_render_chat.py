@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import render_chat
+from bot import render_chat, status_view
 from bot.channel import Address, MessageRef, kind_of, telegram_address
 from bot.commands import job_id_arg, parse
 from bot.metrics import Snapshot, exposition, health
@@ -42,9 +42,10 @@ def test_other_notices_are_rendered_safely() -> None:
 
 
 def test_status_lists_the_queue() -> None:
-    view = render_chat.StatusView({JobState.READY: 2, JobState.DONE: 5}, [], [], 1, 3, 1, 2.5,
-                                  0.0)
-    text = render_chat.status(view)
+    view = status_view.Picture(now=0.0, counts={JobState.READY: 2, JobState.DONE: 5},
+                               open_cards=1, outbox_pending=3, outbox_given_up=1,
+                               poll_age_s=2.5)
+    text = status_view.render(view, html=True)
     assert "Jobs: 2 ready, 5 done" in text
     assert "Decisions waiting: 1" in text
     assert "Notifications waiting: 3 (1 could not be delivered)" in text

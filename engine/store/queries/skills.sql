@@ -3,9 +3,6 @@
 -- name: skills_card_ids_of_job
 SELECT id FROM decision_cards WHERE job_id = :job_id ORDER BY id;
 
--- name: skills_job_id_by_key
-SELECT id FROM jobs WHERE idempotency_key = :key;
-
 -- name: skills_spawn_get
 SELECT parent_id, depth, kind FROM skill_spawns WHERE child_id = :child_id;
 
