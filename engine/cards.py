@@ -109,17 +109,16 @@ class Cards:
             rows = self._store.run("card_resolve",
                                    {"id": card.id, "choice": tap.choice, "now": now})
             if not rows:
-                return self._not_open(card, now)
+                return self._not_open(card)
             resolved = _card(rows[0])
             self._settle_job(resolved, tap.choice, now, f"the owner chose {tap.choice!r}")
         return TapResult(TapOutcome.RESOLVED, resolved)
 
-    def _not_open(self, card: Card, now: float) -> TapResult:
+    def _not_open(self, card: Card) -> TapResult:
         if card.state == "resolved":
             return TapResult(TapOutcome.ALREADY, card)
-        if card.state == "open":  # past its time, not yet swept
-            self._store.run("card_expire_due", {"now": now})
-            self._settle_job(card, "deny", now, "the decision card expired")
+        if card.state == "open":  # past its time, not yet swept: sweep every overdue card
+            self.expire_due()
         return TapResult(TapOutcome.EXPIRED, self.get(card.id))
 
     def _settle_job(self, card: Card, choice: str, now: float, why: str) -> None:

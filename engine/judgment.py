@@ -116,6 +116,7 @@ class _Pass:
         self._reported: set[str] = set()
         self._signatures: set[str] = set()
         self._gated = 0
+        self._asked: int | None = None
 
     def judge(self, finishes: list[Finish]) -> None:
         steps = self._steps([f.job.id for f in finishes if f.state is JobState.DONE])
@@ -205,8 +206,10 @@ class _Pass:
 
     def _ask_gate(self, job: Job, call: Call) -> Call:
         """Enqueue the gate's job, within its hourly budget; otherwise the digest."""
-        asked = self._store.run("judgment_gate_asked", {"since": self._now - HOUR_S})[0][0]
-        if asked + self._gated >= GATE_PER_HOUR:
+        if self._asked is None:  # nothing this pass writes changes the count: read it once
+            self._asked = int(self._store.run("judgment_gate_asked",
+                                              {"since": self._now - HOUR_S})[0][0])
+        if self._asked + self._gated >= GATE_PER_HOUR:
             return Call(Verdict.DIGEST, f"the model gate's budget of {GATE_PER_HOUR} an hour "
                                         "is spent")
         if not self._enqueue(gate_spec(job)):

@@ -24,6 +24,7 @@ from datetime import datetime, tzinfo
 from enum import StrEnum
 
 from engine.model import JSON, FailureClass, JobState, Origin
+from engine.rules.cards import valid_choice
 from engine.rules.replies import json_object
 
 REQUEST_KEY_PREFIX = "req:"
@@ -45,7 +46,6 @@ WEEK_S = 7 * DAY_S
 GATE_KEYS = frozenset({"notify", "reason"})
 _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
-_CHOICE_KEY = re.compile(r"^[a-z0-9_-]{1,16}$")
 
 
 class Verdict(StrEnum):
@@ -234,7 +234,7 @@ def _choices(value: JSON) -> tuple[tuple[str, str], ...] | None:
     for c in value:
         key, label = (c, c.capitalize()) if isinstance(c, str) else (
             (c.get("key"), c.get("label") or c.get("key")) if isinstance(c, dict) else (None, None))
-        if not isinstance(key, str) or not _CHOICE_KEY.match(key) or not isinstance(label, str):
+        if not isinstance(key, str) or not valid_choice(key) or not isinstance(label, str):
             return None
         found.append((key, label[:64]))
     return tuple(found) if len({k for k, _ in found}) == len(found) else None

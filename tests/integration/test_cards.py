@@ -70,6 +70,19 @@ async def test_an_expired_card_says_so_and_stops_its_job(tmp_path: Path) -> None
     assert engine.store.get_job(job_id).state is JobState.CANCELLED
 
 
+async def test_a_tap_on_an_overdue_card_settles_every_overdue_card(tmp_path: Path) -> None:
+    clock = FakeClock()
+    engine, cards, first, _ = await parked_job(tmp_path, clock)
+    second = engine.submit(skill("send", idempotency_key="second"))
+    await engine.run_until_idle()
+    tapped = cards.open("Send the first?", YES_NO, job_id=first, expires_in_s=60)
+    cards.open("Send the second?", YES_NO, job_id=second, expires_in_s=60)
+    clock.advance(61)
+    assert cards.resolve(Tap(tapped.id, "approve")).outcome is TapOutcome.EXPIRED
+    assert engine.store.get_job(first).state is JobState.CANCELLED
+    assert engine.store.get_job(second).state is JobState.CANCELLED
+
+
 async def test_the_sweep_expires_due_cards(tmp_path: Path) -> None:
     clock = FakeClock()
     _engine, cards, job_id, _ = await parked_job(tmp_path, clock)
