@@ -138,8 +138,7 @@ class Gateway:
             return self._repo.open_call(start)
         estimate = costs.estimate_input_tokens(request)
         reserve = costs.reservation_usd(estimate, request.max_tokens, c.price)
-        start = CallStart(start.job_id, start.provider, start.model, start.tier,
-                          start.priority, reserve, now)
+        start = replace(start, reserved_usd=reserve)
         day = costs.day_start(now, self._config.zone)
         return self._repo.reserve(start, day, self._config.spend_cap_usd)
 

@@ -80,10 +80,6 @@ class LlmBackend:
         self._config = config or LlmConfig()
         self._clock = clock
 
-    @property
-    def tool_names(self) -> list[str]:
-        return self._toolbox.names
-
     async def run(self, job: Job, ctx: RunContext) -> JSON:
         session = await self._session(job, ctx)
         progress = await self._resume(session) or await self._begin(session)
